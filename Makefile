@@ -1,0 +1,46 @@
+# The two commands a newcomer needs are `make run` and `make test`; the rest serve them and CI.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PORT ?= 8000
+# `make` targets are for development: DEBUG on unless the environment says otherwise.
+DEBUG ?= 1
+export PORT DEBUG
+
+.PHONY: run test lint format bench install
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py sync_schedules
+	$(PY) manage.py seed_demo --if-empty --accounts 50
+	@echo ""
+	@echo "  opsplatform is starting on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/v1/docs)"
+	@echo "  Demo logins are listed above. Ctrl-C stops the web server and the worker."
+	@echo ""
+	$(VENV)/bin/honcho --procfile Procfile.dev start
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) -m pytest tests/bench -s -p no:randomly -o addopts="" $(PYTEST_ARGS)

@@ -1,0 +1,156 @@
+"""Admin for the shared domain: list filters, search and history on every person-edited model."""
+
+from django.contrib import admin, messages
+from django.db import connection
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+from simple_history.admin import SimpleHistoryAdmin
+
+from opsplatform import services
+from opsplatform.models import (
+    Account,
+    ApiToken,
+    Campaign,
+    CampaignMetric,
+    Heartbeat,
+    Persona,
+    Sponsor,
+    UsageEvent,
+)
+
+
+class EstimatedCountPaginator(Paginator):
+    """For tables of tens of millions of rows: on PostgreSQL an unfiltered changelist uses
+    the planner's row estimate instead of a full COUNT(*)."""
+
+    @cached_property
+    def count(self):
+        qs = self.object_list
+        if connection.vendor == "postgresql" and not qs.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                               [qs.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] > 100_000:
+                return int(row[0])
+        return super().count
+
+
+@admin.register(Persona)
+class PersonaAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name"]
+    search_fields = ["slug", "name"]
+
+
+@admin.register(Account)
+class AccountAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "user_email", "persona", "plan", "country", "created_at"]
+    list_filter = ["persona", "plan", "country"]
+    search_fields = ["name", "user__email", "=id"]
+    list_select_related = ["persona", "user"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="Email", ordering="user__email")
+    def user_email(self, obj):
+        return obj.user.email
+
+
+@admin.register(Sponsor)
+class SponsorAdmin(admin.ModelAdmin):
+    list_display = ["name", "account", "created_at"]
+    search_fields = ["name", "account__name"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "account", "sponsor", "starts_on", "ends_on", "deal_value",
+                    "status", "renewed_from"]
+    list_filter = ["status", "account__persona", ("renewed_from", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "sponsor__name", "account__name", "=id"]
+    list_select_related = ["account", "sponsor", "renewed_from"]
+    raw_id_fields = ["account", "sponsor", "renewed_from"]
+    date_hierarchy = "starts_on"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+@admin.register(CampaignMetric)
+class CampaignMetricAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "date", "impressions", "clicks", "conversions", "revenue",
+                    "spend"]
+    search_fields = ["=campaign__id"]
+    list_select_related = ["campaign"]
+    raw_id_fields = ["campaign"]
+    date_hierarchy = "date"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-date", "-id"]
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(admin.ModelAdmin):
+    list_display = ["type", "account", "occurred_at", "idempotency_key", "received_at"]
+    list_filter = ["type"]
+    search_fields = ["=idempotency_key", "account__name"]
+    list_select_related = ["account"]
+    raw_id_fields = ["account"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(SimpleHistoryAdmin):
+    list_display = ["label", "user", "token_prefix", "created_at", "last_used_at", "is_active"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["label", "user__username", "user__email", "token_prefix"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["token_prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["user", "label"] if obj is None else ["user", "label", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else ["user", *self.readonly_fields]
+
+    @admin.display(boolean=True, description="Active")
+    def is_active(self, obj):
+        return obj.is_active
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj._history_user = request.user
+            obj.save()
+            return
+        token, raw = services.issue_api_token(user=obj.user, label=obj.label,
+                                              actor=request.user)
+        obj.pk = token.pk
+        obj.__dict__.update(token.__dict__)
+        messages.warning(request, f"New API token for {token.user}: {raw} — copy it now; "
+                                  "it is stored hashed and will not be shown again.")
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.revoke_api_token(token=token, actor=request.user)
+            count += 1
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "beat_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

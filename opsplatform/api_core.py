@@ -1,0 +1,216 @@
+"""Core endpoints: who am I, usage events, campaigns and their daily metrics."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+from django.db import transaction
+from django.utils import timezone
+from ninja import Field, Path, Query, Router, Schema
+from ninja.pagination import paginate
+from ninja.responses import Status
+from pydantic import AwareDatetime, StringConstraints, model_validator
+
+from opsplatform import selectors, services
+from opsplatform.errors import Forbidden, InvalidInput
+from opsplatform.models import Campaign
+from opsplatform.schemas import (
+    MAX_ID,
+    CleanStr,
+    Id,
+    Input,
+    JsonValue,
+    Pagination,
+    responses,
+)
+from opsplatform.tenancy import account_of, is_staff, require_account
+
+router = Router(tags=["core"])
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Count = Annotated[int, Field(ge=0, le=10**12)]
+Name = Annotated[CleanStr, StringConstraints(min_length=1, max_length=200)]
+
+
+class AccountOut(Schema):
+    id: int
+    name: str
+    persona: str
+    plan: str
+    country: str
+
+
+class MeOut(Schema):
+    username: str
+    email: str
+    is_staff: bool
+    account: AccountOut | None
+    permissions: list[str]
+
+
+@router.get("/me", response=responses({200: MeOut}), summary="The caller and their account")
+def me(request):
+    user = request.user
+    account = account_of(user)
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "is_staff": is_staff(user),
+        "account": None if account is None else {
+            "id": account.id, "name": account.name, "persona": account.persona.slug,
+            "plan": account.plan, "country": account.country,
+        },
+        "permissions": sorted(user.get_all_permissions()) if is_staff(user) else [],
+    }
+
+
+# --- events -----------------------------------------------------------------------------------
+
+class EventIn(Input):
+    type: Annotated[CleanStr, StringConstraints(min_length=1, max_length=64,
+                                                pattern=r"^[A-Za-z0-9_.:-]+$")]
+    occurred_at: AwareDatetime
+    idempotency_key: Annotated[CleanStr, StringConstraints(min_length=1, max_length=128)]
+    properties: dict[CleanStr, JsonValue] = Field(default_factory=dict)
+    account_id: Id | None = None
+
+    @model_validator(mode="after")
+    def not_in_future(self):
+        if self.occurred_at > timezone.now() + dt.timedelta(days=1):
+            raise ValueError("occurred_at is more than a day in the future")
+        if len(str(self.properties)) > 16_384:
+            raise ValueError("properties are larger than 16 KB")
+        return self
+
+
+class EventsIn(Input):
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class EventsOut(Schema):
+    accepted: int
+    duplicates: int
+
+
+@router.post("/events", response=responses({200: EventsOut}), summary="Push usage events")
+def push_events(request, payload: EventsIn):
+    """Up to 1,000 events; all are validated before any is stored. An event whose
+    idempotency key is already stored for its account is counted as a duplicate."""
+    staff = is_staff(request.user)
+    own = account_of(request.user)
+    inputs = []
+    for i, event in enumerate(payload.events):
+        if event.account_id is not None and not staff:
+            raise InvalidInput("account_id may only be given by staff tokens.",
+                               field=f"events.{i}.account_id")
+        account_id = event.account_id if staff else (own.id if own else None)
+        if account_id is None:
+            if staff:
+                raise InvalidInput("Staff must give account_id for every event.",
+                                   field=f"events.{i}.account_id")
+            raise Forbidden("This action needs a customer account.", code="no_account")
+        inputs.append(services.EventInput(
+            account_id=account_id, type=event.type, occurred_at=event.occurred_at,
+            idempotency_key=event.idempotency_key, properties=event.properties,
+        ))
+    if staff and not request.user.has_perm("opsplatform.add_usageevent"):
+        raise Forbidden("You do not have permission to do this.", code="permission_denied")
+    accepted, duplicates = services.ingest_events(events=inputs)
+    return {"accepted": accepted, "duplicates": duplicates}
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+class CampaignOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    sponsor: str = Field(alias="sponsor.name")
+    starts_on: dt.date
+    ends_on: dt.date
+    deal_value: Decimal
+    status: str
+    renewed_from: int | None = Field(alias="renewed_from_id")
+    created_at: dt.datetime
+
+
+class CampaignIn(Input):
+    name: Name
+    sponsor: Name
+    starts_on: dt.date
+    ends_on: dt.date
+    deal_value: Money
+    renewed_from: Id | None = None
+
+    @model_validator(mode="after")
+    def dates_in_order(self):
+        if self.ends_on < self.starts_on:
+            raise ValueError("ends_on must be on or after starts_on")
+        return self
+
+
+class CampaignFilters(Schema):
+    status: Campaign.Status | None = None
+    sponsor: Annotated[CleanStr, StringConstraints(max_length=200)] | None = None
+    account_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        None, description="Staff only: one account's campaigns"
+    )
+
+
+@router.get("/campaigns", response=responses({200: list[CampaignOut]}), summary="List campaigns")
+@paginate(Pagination)
+def list_campaigns(request, filters: Query[CampaignFilters]):
+    return selectors.campaign_list(user=request.user, account_id=filters.account_id,
+                                   status=filters.status, sponsor=filters.sponsor)
+
+
+@router.post("/campaigns", response=responses({201: CampaignOut}), summary="Create a campaign")
+def create_campaign(request, payload: CampaignIn):
+    account = require_account(request.user)
+    campaign = services.create_campaign(
+        account=account, name=payload.name, sponsor_name=payload.sponsor,
+        starts_on=payload.starts_on, ends_on=payload.ends_on, deal_value=payload.deal_value,
+        renewed_from_id=payload.renewed_from, actor=request.user,
+    )
+    return Status(201, selectors.campaign_get(user=request.user, campaign_id=campaign.id))
+
+
+@router.get("/campaigns/{campaign_id}", response=responses({200: CampaignOut}),
+            summary="One campaign")
+def get_campaign(request, campaign_id: Path[Id]):
+    return selectors.campaign_get(user=request.user, campaign_id=campaign_id)
+
+
+class MetricIn(Input):
+    date: dt.date
+    impressions: Count
+    clicks: Count
+    conversions: Count
+    revenue: Money
+    spend: Money
+
+
+class MetricsIn(Input):
+    metrics: list[MetricIn] = Field(min_length=1, max_length=1000)
+
+
+class UpsertedOut(Schema):
+    upserted: int
+
+
+@router.put("/campaigns/{campaign_id}/metrics", response=responses({200: UpsertedOut}),
+            summary="Upsert a campaign's daily metrics")
+def put_metrics(request, campaign_id: Path[Id], payload: MetricsIn):
+    """Rows are matched by date: an existing day is replaced, a new day inserted."""
+    with transaction.atomic():
+        campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id,
+                                          for_update=True)
+        if is_staff(request.user) and not request.user.has_perm(
+            "opsplatform.change_campaignmetric"
+        ):
+            raise Forbidden("You do not have permission to do this.", code="permission_denied")
+        count = services.upsert_campaign_metrics(
+            campaign=campaign,
+            metrics=[services.MetricInput(**m.model_dump()) for m in payload.metrics],
+        )
+    return {"upserted": count}

@@ -1,0 +1,82 @@
+"""Shared API types: strict input base, clean strings, ids, the error envelope, pagination."""
+
+from typing import Annotated, Any
+
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+MAX_ID = 2**63 - 1
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _no_nul_deep(value: Any, depth: int = 0) -> Any:
+    """JSON values stored as-is (event properties): no NUL anywhere, bounded nesting."""
+    if depth > 5:
+        raise ValueError("is nested too deeply (at most 5 levels)")
+    if isinstance(value, str):
+        return _no_nul(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul_deep(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul_deep(item, depth + 1)
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_no_nul)]
+JsonValue = Annotated[Any, AfterValidator(_no_nul_deep)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class Input(BaseModel):
+    """Base of every request body: a JSON object with exactly the documented fields.
+
+    A plain pydantic model, not `ninja.Schema`, so a bare string body is rejected rather than
+    read through attribute access (STACK.md pitfall 7).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorOut(Schema):
+    detail: str
+    code: str
+
+
+class FieldErrorOut(Schema):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(Schema):
+    detail: str
+    code: str
+    errors: list[FieldErrorOut]
+
+
+ERROR_RESPONSES = {
+    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+    413: ErrorOut, 422: ValidationErrorOut, 429: ErrorOut,
+}
+
+
+def responses(ok: dict) -> dict:
+    """An operation's documented responses: its own plus every error it can answer."""
+    return {**ERROR_RESPONSES, **ok}
+
+
+class Pagination(LimitOffsetPagination):
+    """Limit/offset with both bounds enforced (an unbounded offset overflows the database)."""
+
+    class Input(Schema):
+        limit: int = Field(50, ge=1, le=200, description="Page size (at most 200)")
+        offset: int = Field(0, ge=0, le=10_000_000)

@@ -1,0 +1,266 @@
+"""Writes to the shared domain: accounts, tokens, campaigns, metrics, usage events, groups."""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.apps import apps as django_apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from opsplatform import telemetry
+from opsplatform.errors import Conflict, InvalidInput, NotFound
+from opsplatform.models import (
+    Account,
+    ApiToken,
+    Campaign,
+    CampaignMetric,
+    Heartbeat,
+    Persona,
+    Sponsor,
+    UsageEvent,
+)
+
+STAFF_GROUPS = ("support_l1", "support_l2", "support_l3", "support_l4", "operations", "compliance")
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+def ensure_groups() -> dict[str, int]:
+    """Create the staff groups and give each the permissions every app declares for it.
+
+    Idempotent: running it again changes nothing. Returns permission counts per group.
+    """
+    wanted: dict[str, set[str]] = {name: set() for name in STAFF_GROUPS}
+    for config in django_apps.get_app_configs():
+        for group, perms in getattr(config, "group_permissions", {}).items():
+            wanted.setdefault(group, set()).update(perms)
+    result = {}
+    for name, perms in wanted.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        pairs = [p.split(".", 1) for p in perms]
+        found = Permission.objects.filter(
+            content_type__app_label__in={a for a, _ in pairs}, codename__in={c for _, c in pairs}
+        ).select_related("content_type")
+        chosen = [p for p in found if [p.content_type.app_label, p.codename] in pairs]
+        group.permissions.add(*chosen)
+        result[name] = len(chosen)
+    return result
+
+
+def post_migrate_ensure_groups(sender, **kwargs):
+    if sender.name == "opsplatform":
+        ensure_groups()
+
+
+# --- accounts and tokens ----------------------------------------------------------------------
+
+@transaction.atomic
+def create_account(*, email: str, password: str | None, persona_slug: str, name: str = "",
+                   plan: str = Account.Plan.STARTER, country: str = "US") -> Account:
+    """A customer: a user that logs in with its email, and the account it owns."""
+    User = get_user_model()
+    email = email.strip().lower()
+    if User.objects.filter(username__iexact=email).exists() or User.objects.filter(
+        email__iexact=email
+    ).exists():
+        raise Conflict("A user with this email already exists.", code="email_taken")
+    try:
+        persona = Persona.objects.get(slug=persona_slug)
+    except Persona.DoesNotExist:
+        slugs = ", ".join(Persona.objects.values_list("slug", flat=True))
+        raise InvalidInput(f"Unknown persona {persona_slug!r}; choose one of: {slugs}.",
+                           field="persona") from None
+    user = User(username=email, email=email)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    account = Account(user=user, persona=persona, name=name or email.split("@")[0], plan=plan,
+                      country=country.upper())
+    account.full_clean()
+    account.save()
+    return account
+
+
+@transaction.atomic
+def issue_api_token(*, user, label: str, actor=None) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret, which is never stored nor shown again."""
+    raw = ApiToken.generate()
+    token = ApiToken(user=user, label=label.strip() or "API token",
+                     token_prefix=raw[: len(ApiToken.PREFIX) + 6], token_hash=ApiToken.hash(raw))
+    token._history_user = actor
+    token.full_clean()
+    token.save()
+    return token, raw
+
+
+@transaction.atomic
+def revoke_api_token(*, token: ApiToken, actor=None) -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token._history_user = actor
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def touch_api_token(token: ApiToken) -> None:
+    """Record use at most once a minute, without a history row (not a person's change)."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+# --- usage events -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventInput:
+    account_id: int
+    type: str
+    occurred_at: dt.datetime
+    idempotency_key: str
+    properties: dict
+
+
+def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
+    """Store a batch of usage events; keys already stored (or repeated) count as duplicates.
+
+    The accounts' rows are locked first so two concurrent batches with the same keys cannot
+    both count them as accepted. Returns (accepted, duplicates).
+    """
+    if not events:
+        return 0, 0
+    account_ids = sorted({e.account_id for e in events})
+    with transaction.atomic():
+        locked = list(
+            Account.objects.select_for_update().filter(id__in=account_ids).values_list("id",
+                                                                                     flat=True)
+        )
+        if len(locked) != len(account_ids):
+            raise NotFound("Account not found.")
+        existing = set(
+            UsageEvent.objects.filter(
+                account_id__in=account_ids,
+                idempotency_key__in={e.idempotency_key for e in events},
+            ).values_list("account_id", "idempotency_key")
+        )
+        now = timezone.now()
+        fresh: list[UsageEvent] = []
+        for e in events:
+            key = (e.account_id, e.idempotency_key)
+            if key in existing:
+                continue
+            existing.add(key)
+            fresh.append(UsageEvent(account_id=e.account_id, type=e.type,
+                                    occurred_at=e.occurred_at, properties=e.properties,
+                                    idempotency_key=e.idempotency_key, received_at=now))
+        UsageEvent.objects.bulk_create(fresh, batch_size=500)
+    telemetry.EVENTS_INGESTED.labels(result="accepted").inc(len(fresh))
+    telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(len(events) - len(fresh))
+    return len(fresh), len(events) - len(fresh)
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+def campaign_status_for(starts_on: dt.date, ends_on: dt.date, today: dt.date) -> str:
+    if today < starts_on:
+        return Campaign.Status.SCHEDULED
+    if today > ends_on:
+        return Campaign.Status.COMPLETED
+    return Campaign.Status.ACTIVE
+
+
+@transaction.atomic
+def create_campaign(*, account: Account, name: str, sponsor_name: str, starts_on: dt.date,
+                    ends_on: dt.date, deal_value: Decimal, renewed_from_id: int | None = None,
+                    actor=None) -> Campaign:
+    """A campaign of `account`; the sponsor is found by name or created."""
+    if ends_on < starts_on:
+        raise InvalidInput("ends_on must be on or after starts_on.", field="ends_on")
+    renewed_from = None
+    if renewed_from_id is not None:
+        renewed_from = (
+            Campaign.objects.select_for_update()
+            .filter(account=account, id=renewed_from_id)
+            .first()
+        )
+        if renewed_from is None:
+            raise InvalidInput("renewed_from is not a campaign of this account.",
+                               field="renewed_from")
+        if Campaign.objects.filter(renewed_from=renewed_from).exists():
+            raise Conflict("That campaign has already been renewed.", code="already_renewed")
+        if starts_on < renewed_from.starts_on:
+            raise InvalidInput("A renewal cannot start before the campaign it renews.",
+                               field="starts_on")
+    sponsor, _ = Sponsor.objects.get_or_create(account=account, name=sponsor_name.strip())
+    campaign = Campaign(
+        account=account, sponsor=sponsor, name=name.strip(), starts_on=starts_on,
+        ends_on=ends_on, deal_value=deal_value, renewed_from=renewed_from,
+        status=campaign_status_for(starts_on, ends_on, timezone.localdate()),
+    )
+    campaign._history_user = actor
+    campaign.full_clean()
+    try:
+        campaign.save()
+    except IntegrityError:
+        raise Conflict("That campaign has already been renewed.", code="already_renewed") from None
+    return campaign
+
+
+@dataclass(frozen=True)
+class MetricInput:
+    date: dt.date
+    impressions: int
+    clicks: int
+    conversions: int
+    revenue: Decimal
+    spend: Decimal
+
+
+def upsert_campaign_metrics(*, campaign: Campaign, metrics: Iterable[MetricInput]) -> int:
+    """Insert or replace a campaign's daily metrics by date, in one statement per batch."""
+    rows = list(metrics)
+    errors = []
+    seen = set()
+    for i, m in enumerate(rows):
+        if not campaign.starts_on <= m.date <= campaign.ends_on:
+            errors.append((i, "date", f"{m.date} is outside the campaign "
+                                      f"({campaign.starts_on} to {campaign.ends_on})."))
+        if m.date in seen:
+            errors.append((i, "date", f"{m.date} appears more than once."))
+        seen.add(m.date)
+        if m.clicks > m.impressions:
+            errors.append((i, "clicks", "clicks cannot exceed impressions."))
+    if errors:
+        raise MetricsInvalid(errors)
+    objs = [CampaignMetric(campaign=campaign, date=m.date, impressions=m.impressions,
+                           clicks=m.clicks, conversions=m.conversions, revenue=m.revenue,
+                           spend=m.spend) for m in rows]
+    with transaction.atomic():
+        CampaignMetric.objects.bulk_create(
+            objs, batch_size=500, update_conflicts=True, unique_fields=["campaign", "date"],
+            update_fields=["impressions", "clicks", "conversions", "revenue", "spend"],
+        )
+    return len(objs)
+
+
+class MetricsInvalid(InvalidInput):
+    loc_prefix = ("metrics",)
+
+    def __init__(self, errors: list[tuple[int, str, str]]):
+        super().__init__(f"{len(errors)} metric row(s) are invalid.")
+        self.errors = errors
+
+
+# --- liveness ---------------------------------------------------------------------------------
+
+def record_heartbeat(*, name: str = "worker") -> Heartbeat:
+    beat, _ = Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now()})
+    return beat

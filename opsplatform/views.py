@@ -1,0 +1,74 @@
+"""Pages of the shared domain: the customer home, health and metrics endpoints."""
+
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from opsplatform import selectors, telemetry
+from opsplatform.models import Heartbeat
+from opsplatform.tenancy import account_of, is_staff
+
+WORKER_STALE_AFTER_SECONDS = 180
+
+
+@login_required
+def home(request):
+    """Customers land on their account page, staff on the admin."""
+    if account_of(request.user) is None and is_staff(request.user):
+        return redirect("admin:index")
+    return redirect("account_home")
+
+
+@login_required
+def account_home(request):
+    account = account_of(request.user)
+    if account is None:
+        return render(request, "account/no_account.html", status=403)
+    summary = selectors.account_summary(account=account)
+    campaigns = selectors.campaign_list(user=request.user)[:10]
+    return render(request, "account/home.html",
+                  {"account": account, "summary": summary, "campaigns": campaigns})
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Liveness for load balancers: 200 while the database answers; the worker's state is
+    reported (from its heartbeat schedule) but does not fail the check."""
+    body = {"status": "ok", "database": "ok", "worker": "unknown", "worker_last_seen": None}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        beat = Heartbeat.objects.filter(name="worker").first()
+    except Exception as exc:  # any database failure means "not healthy", not a 500 page
+        body.update(status="error", database=f"error: {exc.__class__.__name__}")
+        return JsonResponse(body, status=503)
+    if beat is not None:
+        age = (timezone.now() - beat.beat_at).total_seconds()
+        body["worker"] = "ok" if age <= WORKER_STALE_AFTER_SECONDS else "stale"
+        body["worker_last_seen"] = beat.beat_at.isoformat()
+    return JsonResponse(body)
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus text format; in production only for staff or with METRICS_TOKEN."""
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    allowed = (
+        settings.DEBUG
+        or is_staff(request.user)
+        or (token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()))
+    )
+    if not allowed:
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    payload, content_type = telemetry.render()
+    return HttpResponse(payload, content_type=content_type)
