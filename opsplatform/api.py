@@ -48,8 +48,15 @@ def on_domain_error(request, exc: DomainError):
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc: ValidationError):
+    def clean_loc(loc):
+        loc = [p if isinstance(p, int) else str(p) for p in loc]
+        # ninja nests the body under its parameter name ("payload"): hide that detail.
+        if len(loc) > 1 and loc[0] == "body" and loc[1] == "payload":
+            del loc[1]
+        return loc
+
     errors = [
-        {"loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+        {"loc": clean_loc(e.get("loc", ())),
          "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "value_error"))}
         for e in exc.errors
     ]
@@ -96,3 +103,5 @@ def on_too_big(request, exc):
 
 
 api.add_router("", "opsplatform.api_core.router")
+api.add_router("/support/", "support.api.router")
+api.add_router("", "userflows.api.router")

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "opsplatform",
+    "support",
+    "userflows",
 ]
 
 MIDDLEWARE = [
@@ -219,3 +221,20 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Support (issue: support app)
+SUPPORT_WEBHOOK_URL = os.environ.get("SUPPORT_WEBHOOK_URL", "")
+SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")
+SUPPORT_FROM_EMAIL = os.environ.get("SUPPORT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Self-serve flows: exports, billing, deletion
+EXPORT_DAILY_LIMIT = env_int("EXPORT_DAILY_LIMIT", 20)
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7)
+EXPORT_LINK_MINUTES = env_int("EXPORT_LINK_MINUTES", 15)
+EXPORT_MAX_SPAN_DAYS = env_int("EXPORT_MAX_SPAN_DAYS", 3 * 366)
+BILLING_PROVIDER = os.environ.get("BILLING_PROVIDER", "local")
+STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+DELETION_GRACE_DAYS = env_int("DELETION_GRACE_DAYS", 30)
+DELETION_REMINDER_DAYS = env_int("DELETION_REMINDER_DAYS", 3)
