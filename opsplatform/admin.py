@@ -1,8 +1,8 @@
 """Admin for the shared domain: list filters, search and history on every person-edited model."""
 
 from django.contrib import admin, messages
-from django.db import connection
 from django.core.paginator import Paginator
+from django.db import connection
 from django.utils.functional import cached_property
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -28,8 +28,10 @@ class EstimatedCountPaginator(Paginator):
         qs = self.object_list
         if connection.vendor == "postgresql" and not qs.query.where:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                               [qs.model._meta.db_table])
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                    [qs.model._meta.db_table],
+                )
                 row = cursor.fetchone()
             if row and row[0] > 100_000:
                 return int(row[0])
@@ -68,8 +70,16 @@ class SponsorAdmin(admin.ModelAdmin):
 
 @admin.register(Campaign)
 class CampaignAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "account", "sponsor", "starts_on", "ends_on", "deal_value",
-                    "status", "renewed_from"]
+    list_display = [
+        "name",
+        "account",
+        "sponsor",
+        "starts_on",
+        "ends_on",
+        "deal_value",
+        "status",
+        "renewed_from",
+    ]
     list_filter = ["status", "account__persona", ("renewed_from", admin.EmptyFieldListFilter)]
     search_fields = ["name", "sponsor__name", "account__name", "=id"]
     list_select_related = ["account", "sponsor", "renewed_from"]
@@ -81,8 +91,7 @@ class CampaignAdmin(SimpleHistoryAdmin):
 
 @admin.register(CampaignMetric)
 class CampaignMetricAdmin(admin.ModelAdmin):
-    list_display = ["campaign", "date", "impressions", "clicks", "conversions", "revenue",
-                    "spend"]
+    list_display = ["campaign", "date", "impressions", "clicks", "conversions", "revenue", "spend"]
     search_fields = ["=campaign__id"]
     list_select_related = ["campaign"]
     raw_id_fields = ["campaign"]
@@ -129,12 +138,14 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
             obj._history_user = request.user
             obj.save()
             return
-        token, raw = services.issue_api_token(user=obj.user, label=obj.label,
-                                              actor=request.user)
+        token, raw = services.issue_api_token(user=obj.user, label=obj.label, actor=request.user)
         obj.pk = token.pk
         obj.__dict__.update(token.__dict__)
-        messages.warning(request, f"New API token for {token.user}: {raw} — copy it now; "
-                                  "it is stored hashed and will not be shown again.")
+        messages.warning(
+            request,
+            f"New API token for {token.user}: {raw} — copy it now; "
+            "it is stored hashed and will not be shown again.",
+        )
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):

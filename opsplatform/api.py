@@ -37,12 +37,17 @@ def on_domain_error(request, exc: DomainError):
     extra = {}
     if hasattr(exc, "errors"):
         extra["errors"] = [
-            {"loc": ["body", *getattr(exc, "loc_prefix", ()), i, f], "msg": m, "type": "value_error"}
+            {
+                "loc": ["body", *getattr(exc, "loc_prefix", ()), i, f],
+                "msg": m,
+                "type": "value_error",
+            }
             for i, f, m in exc.errors
         ]
     elif exc.status_code == 422:
-        extra["errors"] = [{"loc": ["body", exc.field or "__all__"], "msg": exc.detail,
-                            "type": "value_error"}]
+        extra["errors"] = [
+            {"loc": ["body", exc.field or "__all__"], "msg": exc.detail, "type": "value_error"}
+        ]
     return _error(request, exc.status_code, exc.detail, exc.code, **extra)
 
 
@@ -56,8 +61,11 @@ def on_validation_error(request, exc: ValidationError):
         return loc
 
     errors = [
-        {"loc": clean_loc(e.get("loc", ())),
-         "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "value_error"))}
+        {
+            "loc": clean_loc(e.get("loc", ())),
+            "msg": str(e.get("msg", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
         for e in exc.errors
     ]
     first = errors[0] if errors else None
@@ -70,8 +78,9 @@ def on_validation_error(request, exc: ValidationError):
 
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request, exc):
-    return _error(request, 401, "Authentication required: send a valid bearer token.",
-                  "unauthenticated")
+    return _error(
+        request, 401, "Authentication required: send a valid bearer token.", "unauthenticated"
+    )
 
 
 @api.exception_handler(Throttled)
@@ -81,8 +90,15 @@ def on_throttled(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    codes = {400: "malformed_body", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-             405: "method_not_allowed", 409: "conflict", 429: "rate_limited"}
+    codes = {
+        400: "malformed_body",
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        429: "rate_limited",
+    }
     return _error(request, exc.status_code, str(exc), codes.get(exc.status_code, "error"))
 
 

@@ -56,9 +56,14 @@ def me(request):
         "username": user.get_username(),
         "email": user.email,
         "is_staff": is_staff(user),
-        "account": None if account is None else {
-            "id": account.id, "name": account.name, "persona": account.persona.slug,
-            "plan": account.plan, "country": account.country,
+        "account": None
+        if account is None
+        else {
+            "id": account.id,
+            "name": account.name,
+            "persona": account.persona.slug,
+            "plan": account.plan,
+            "country": account.country,
         },
         "permissions": sorted(user.get_all_permissions()) if is_staff(user) else [],
     }
@@ -66,9 +71,11 @@ def me(request):
 
 # --- events -----------------------------------------------------------------------------------
 
+
 class EventIn(Input):
-    type: Annotated[CleanStr, StringConstraints(min_length=1, max_length=64,
-                                                pattern=r"^[A-Za-z0-9_.:-]+$")]
+    type: Annotated[
+        CleanStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    ]
     occurred_at: AwareDatetime
     idempotency_key: Annotated[CleanStr, StringConstraints(min_length=1, max_length=128)]
     properties: dict[CleanStr, JsonValue] = Field(default_factory=dict)
@@ -101,18 +108,25 @@ def push_events(request, payload: EventsIn):
     inputs = []
     for i, event in enumerate(payload.events):
         if event.account_id is not None and not staff:
-            raise InvalidInput("account_id may only be given by staff tokens.",
-                               field=f"events.{i}.account_id")
+            raise InvalidInput(
+                "account_id may only be given by staff tokens.", field=f"events.{i}.account_id"
+            )
         account_id = event.account_id if staff else (own.id if own else None)
         if account_id is None:
             if staff:
-                raise InvalidInput("Staff must give account_id for every event.",
-                                   field=f"events.{i}.account_id")
+                raise InvalidInput(
+                    "Staff must give account_id for every event.", field=f"events.{i}.account_id"
+                )
             raise Forbidden("This action needs a customer account.", code="no_account")
-        inputs.append(services.EventInput(
-            account_id=account_id, type=event.type, occurred_at=event.occurred_at,
-            idempotency_key=event.idempotency_key, properties=event.properties,
-        ))
+        inputs.append(
+            services.EventInput(
+                account_id=account_id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                idempotency_key=event.idempotency_key,
+                properties=event.properties,
+            )
+        )
     if staff and not request.user.has_perm("opsplatform.add_usageevent"):
         raise Forbidden("You do not have permission to do this.", code="permission_denied")
     accepted, duplicates = services.ingest_events(events=inputs)
@@ -120,6 +134,7 @@ def push_events(request, payload: EventsIn):
 
 
 # --- campaigns --------------------------------------------------------------------------------
+
 
 class CampaignOut(Schema):
     id: int
@@ -160,23 +175,33 @@ class CampaignFilters(Schema):
 @router.get("/campaigns", response=responses({200: list[CampaignOut]}), summary="List campaigns")
 @paginate(Pagination)
 def list_campaigns(request, filters: Query[CampaignFilters]):
-    return selectors.campaign_list(user=request.user, account_id=filters.account_id,
-                                   status=filters.status, sponsor=filters.sponsor)
+    return selectors.campaign_list(
+        user=request.user,
+        account_id=filters.account_id,
+        status=filters.status,
+        sponsor=filters.sponsor,
+    )
 
 
 @router.post("/campaigns", response=responses({201: CampaignOut}), summary="Create a campaign")
 def create_campaign(request, payload: CampaignIn):
     account = require_account(request.user)
     campaign = services.create_campaign(
-        account=account, name=payload.name, sponsor_name=payload.sponsor,
-        starts_on=payload.starts_on, ends_on=payload.ends_on, deal_value=payload.deal_value,
-        renewed_from_id=payload.renewed_from, actor=request.user,
+        account=account,
+        name=payload.name,
+        sponsor_name=payload.sponsor,
+        starts_on=payload.starts_on,
+        ends_on=payload.ends_on,
+        deal_value=payload.deal_value,
+        renewed_from_id=payload.renewed_from,
+        actor=request.user,
     )
     return Status(201, selectors.campaign_get(user=request.user, campaign_id=campaign.id))
 
 
-@router.get("/campaigns/{campaign_id}", response=responses({200: CampaignOut}),
-            summary="One campaign")
+@router.get(
+    "/campaigns/{campaign_id}", response=responses({200: CampaignOut}), summary="One campaign"
+)
 def get_campaign(request, campaign_id: Path[Id]):
     return selectors.campaign_get(user=request.user, campaign_id=campaign_id)
 
@@ -198,13 +223,17 @@ class UpsertedOut(Schema):
     upserted: int
 
 
-@router.put("/campaigns/{campaign_id}/metrics", response=responses({200: UpsertedOut}),
-            summary="Upsert a campaign's daily metrics")
+@router.put(
+    "/campaigns/{campaign_id}/metrics",
+    response=responses({200: UpsertedOut}),
+    summary="Upsert a campaign's daily metrics",
+)
 def put_metrics(request, campaign_id: Path[Id], payload: MetricsIn):
     """Rows are matched by date: an existing day is replaced, a new day inserted."""
     with transaction.atomic():
-        campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id,
-                                          for_update=True)
+        campaign = selectors.campaign_get(
+            user=request.user, campaign_id=campaign_id, for_update=True
+        )
         if is_staff(request.user) and not request.user.has_perm(
             "opsplatform.change_campaignmetric"
         ):

@@ -10,19 +10,39 @@ class OpsplatformConfig(AppConfig):
     # Permissions each staff group gets from this app ("app_label.codename").
     group_permissions = {
         "support_l1": ["opsplatform.view_account", "opsplatform.view_campaign"],
-        "support_l2": ["opsplatform.view_account", "opsplatform.view_campaign",
-                       "opsplatform.view_campaignmetric", "opsplatform.view_usageevent"],
-        "support_l3": ["opsplatform.view_account", "opsplatform.view_campaign",
-                       "opsplatform.view_campaignmetric", "opsplatform.view_usageevent"],
-        "support_l4": ["opsplatform.view_account", "opsplatform.change_account",
-                       "opsplatform.view_campaign", "opsplatform.view_campaignmetric",
-                       "opsplatform.view_usageevent"],
-        "operations": ["opsplatform.view_account", "opsplatform.change_account",
-                       "opsplatform.view_campaign", "opsplatform.view_campaignmetric",
-                       "opsplatform.view_usageevent", "opsplatform.view_sponsor",
-                       "opsplatform.view_persona"],
-        "compliance": ["opsplatform.view_account", "opsplatform.view_usageevent",
-                       "opsplatform.view_apitoken"],
+        "support_l2": [
+            "opsplatform.view_account",
+            "opsplatform.view_campaign",
+            "opsplatform.view_campaignmetric",
+            "opsplatform.view_usageevent",
+        ],
+        "support_l3": [
+            "opsplatform.view_account",
+            "opsplatform.view_campaign",
+            "opsplatform.view_campaignmetric",
+            "opsplatform.view_usageevent",
+        ],
+        "support_l4": [
+            "opsplatform.view_account",
+            "opsplatform.change_account",
+            "opsplatform.view_campaign",
+            "opsplatform.view_campaignmetric",
+            "opsplatform.view_usageevent",
+        ],
+        "operations": [
+            "opsplatform.view_account",
+            "opsplatform.change_account",
+            "opsplatform.view_campaign",
+            "opsplatform.view_campaignmetric",
+            "opsplatform.view_usageevent",
+            "opsplatform.view_sponsor",
+            "opsplatform.view_persona",
+        ],
+        "compliance": [
+            "opsplatform.view_account",
+            "opsplatform.view_usageevent",
+            "opsplatform.view_apitoken",
+        ],
     }
 
     def ready(self):

@@ -36,23 +36,65 @@ DEMO_CUSTOMERS = {
 }
 PERSONA_WEIGHTS = {"solo_podcaster": 55, "podcast_network": 15, "agency": 15, "brand": 15}
 # Daily impressions scale by persona (networks sell inventory across many shows).
-PERSONA_REACH = {"solo_podcaster": 1_800, "podcast_network": 25_000, "agency": 9_000,
-                 "brand": 6_000}
+PERSONA_REACH = {
+    "solo_podcaster": 1_800,
+    "podcast_network": 25_000,
+    "agency": 9_000,
+    "brand": 6_000,
+}
 HEALTH_WEIGHTS = {"healthy": 60, "churning": 25, "new": 15}
 RENEWAL_ODDS = {"healthy": 0.72, "churning": 0.25, "new": 0.55}
 COUNTRIES = ["US"] * 10 + ["GB"] * 3 + ["CA"] * 2 + ["DE", "FR", "AU", "NL", "SE", "BR", "IN"]
 PLANS = ["free"] * 2 + ["starter"] * 5 + ["growth"] * 3 + ["enterprise"]
 SPONSOR_NAMES = [
-    "Acme Mattress", "Northwind VPN", "Bluebird Meals", "Keystone Bank", "Summit Shoes",
-    "Orbit Audio", "Fernleaf Tea", "Copperline Razors", "Harbor Insurance", "Pixel Hosting",
-    "Tidewater Coffee", "Lumen Learning", "Atlas Fitness", "Cobalt CRM", "Juniper Wine Club",
+    "Acme Mattress",
+    "Northwind VPN",
+    "Bluebird Meals",
+    "Keystone Bank",
+    "Summit Shoes",
+    "Orbit Audio",
+    "Fernleaf Tea",
+    "Copperline Razors",
+    "Harbor Insurance",
+    "Pixel Hosting",
+    "Tidewater Coffee",
+    "Lumen Learning",
+    "Atlas Fitness",
+    "Cobalt CRM",
+    "Juniper Wine Club",
 ]
-EVENT_TYPES = ["login", "campaign.viewed", "report.exported", "metrics.uploaded",
-               "sponsor.contacted", "invoice.viewed"]
-ADJECTIVES = ["Daily", "Curious", "Late Night", "Weekend", "Deep Dive", "Honest", "Modern",
-              "Quiet", "Bold", "Backyard"]
-TOPICS = ["Finance", "History", "Comedy", "Tech", "Cooking", "Running", "Parenting",
-          "Gardening", "Film", "Science"]
+EVENT_TYPES = [
+    "login",
+    "campaign.viewed",
+    "report.exported",
+    "metrics.uploaded",
+    "sponsor.contacted",
+    "invoice.viewed",
+]
+ADJECTIVES = [
+    "Daily",
+    "Curious",
+    "Late Night",
+    "Weekend",
+    "Deep Dive",
+    "Honest",
+    "Modern",
+    "Quiet",
+    "Bold",
+    "Backyard",
+]
+TOPICS = [
+    "Finance",
+    "History",
+    "Comedy",
+    "Tech",
+    "Cooking",
+    "Running",
+    "Parenting",
+    "Gardening",
+    "Film",
+    "Science",
+]
 
 
 @dataclass
@@ -87,8 +129,20 @@ class DemoContext:
 
 def seasonality(day: dt.date) -> float:
     """Podcast ad demand: strong Q4, a summer dip, a January slump."""
-    month_factor = {1: 0.82, 2: 0.9, 3: 1.0, 4: 1.0, 5: 0.97, 6: 0.88, 7: 0.84, 8: 0.86,
-                    9: 1.02, 10: 1.1, 11: 1.22, 12: 1.18}[day.month]
+    month_factor = {
+        1: 0.82,
+        2: 0.9,
+        3: 1.0,
+        4: 1.0,
+        5: 0.97,
+        6: 0.88,
+        7: 0.84,
+        8: 0.86,
+        9: 1.02,
+        10: 1.1,
+        11: 1.22,
+        12: 1.18,
+    }[day.month]
     weekday_factor = (1.08, 1.1, 1.06, 1.02, 0.95, 0.86, 0.9)[day.weekday()]
     return month_factor * weekday_factor
 
@@ -107,8 +161,12 @@ def _seed_staff(ctx: DemoContext) -> None:
     for username, groups, superuser in DEMO_STAFF:
         user, _ = User.objects.get_or_create(
             username=username,
-            defaults={"email": f"{username}@opsplatform.local", "is_staff": True,
-                      "is_superuser": superuser, "password": password},
+            defaults={
+                "email": f"{username}@opsplatform.local",
+                "is_staff": True,
+                "is_superuser": superuser,
+                "password": password,
+            },
         )
         if groups:
             user.groups.add(*Group.objects.filter(name__in=groups))
@@ -125,9 +183,10 @@ def _seed_accounts(ctx: DemoContext) -> None:
     demo_slugs = list(DEMO_CUSTOMERS)
     for i in range(ctx.accounts_wanted):
         n = start + i
-        if n < len(demo_slugs) and not User.objects.filter(
-            username=DEMO_CUSTOMERS[demo_slugs[n]][0]
-        ).exists():
+        if (
+            n < len(demo_slugs)
+            and not User.objects.filter(username=DEMO_CUSTOMERS[demo_slugs[n]][0]).exists()
+        ):
             persona = demo_slugs[n]
             email, name = DEMO_CUSTOMERS[persona]
             health = "healthy"
@@ -140,20 +199,35 @@ def _seed_accounts(ctx: DemoContext) -> None:
             password = "!"  # unusable: bulk demo accounts cannot sign in
         age_days = rng.randint(10, 40) if health == "new" else rng.randint(200, 900)
         created = ctx.now - dt.timedelta(days=age_days, minutes=rng.randint(0, 1439))
-        specs.append((persona, health, name, email, password, created, rng.choice(COUNTRIES),
-                      rng.choice(PLANS)))
+        specs.append(
+            (
+                persona,
+                health,
+                name,
+                email,
+                password,
+                created,
+                rng.choice(COUNTRIES),
+                rng.choice(PLANS),
+            )
+        )
     users = User.objects.bulk_create(
         [User(username=s[3], email=s[3], password=s[4], date_joined=s[5]) for s in specs],
         batch_size=2000,
     )
     accounts = Account.objects.bulk_create(
-        [Account(user=u, persona=personas[s[0]], name=s[2], created_at=s[5], country=s[6],
-                 plan=s[7]) for u, s in zip(users, specs, strict=True)],
+        [
+            Account(
+                user=u, persona=personas[s[0]], name=s[2], created_at=s[5], country=s[6], plan=s[7]
+            )
+            for u, s in zip(users, specs, strict=True)
+        ],
         batch_size=2000,
     )
     for account, user, s in zip(accounts, users, specs, strict=True):
-        seeded = SeededAccount(id=account.id, persona=s[0], health=s[1], created_at=s[5],
-                               user_id=user.id, email=s[3])
+        seeded = SeededAccount(
+            id=account.id, persona=s[0], health=s[1], created_at=s[5], user_id=user.id, email=s[3]
+        )
         ctx.accounts.append(seeded)
         if s[3] in {v[0] for v in DEMO_CUSTOMERS.values()}:
             ctx.customers[s[0]] = seeded
@@ -171,14 +245,19 @@ def _seed_campaigns(ctx: DemoContext) -> None:
         if acc.persona == "brand":
             names = [f"{n} Media Buy" for n in names]
         for sponsor_name in names:
-            sponsors.append(Sponsor(account_id=acc.id, name=sponsor_name,
-                                    created_at=acc.created_at))
+            sponsors.append(
+                Sponsor(account_id=acc.id, name=sponsor_name, created_at=acc.created_at)
+            )
             chain = []
             start = acc.created_at.date() + dt.timedelta(days=rng.randint(0, 60))
-            value = Decimal(rng.randrange(500, 6000 if acc.persona == "solo_podcaster"
-                                          else 40000, 50))
-            stop_after = ctx.as_of - dt.timedelta(days=rng.randint(90, 240)) \
-                if acc.health == "churning" else ctx.as_of
+            value = Decimal(
+                rng.randrange(500, 6000 if acc.persona == "solo_podcaster" else 40000, 50)
+            )
+            stop_after = (
+                ctx.as_of - dt.timedelta(days=rng.randint(90, 240))
+                if acc.health == "churning"
+                else ctx.as_of
+            )
             while start <= stop_after:
                 length = rng.choice([28, 30, 42, 56, 60, 84, 90])
                 ends = start + dt.timedelta(days=length - 1)
@@ -187,7 +266,8 @@ def _seed_campaigns(ctx: DemoContext) -> None:
                     break
                 start = ends + dt.timedelta(days=rng.randint(1, 14))
                 value = (value * Decimal(str(round(rng.uniform(0.95, 1.18), 3)))).quantize(
-                    Decimal("0.01"))
+                    Decimal("0.01")
+                )
             chains.append((acc, chain))
     sponsors = Sponsor.objects.bulk_create(sponsors, batch_size=2000)
     ctx.counts["sponsors"] = len(sponsors)
@@ -209,13 +289,21 @@ def _seed_campaigns(ctx: DemoContext) -> None:
             elif ctx.as_of > ends:
                 status = Campaign.Status.COMPLETED
             label = sponsors[idx].name
-            batch.append(Campaign(
-                account_id=acc.id, sponsor=sponsors[idx],
-                name=f"{label} — {starts:%b %Y}", starts_on=starts, ends_on=ends,
-                deal_value=value, status=status, renewed_from_id=previous.get(idx),
-                created_at=dt.datetime.combine(starts - dt.timedelta(days=7), dt.time(9),
-                                               tzinfo=dt.UTC),
-            ))
+            batch.append(
+                Campaign(
+                    account_id=acc.id,
+                    sponsor=sponsors[idx],
+                    name=f"{label} — {starts:%b %Y}",
+                    starts_on=starts,
+                    ends_on=ends,
+                    deal_value=value,
+                    status=status,
+                    renewed_from_id=previous.get(idx),
+                    created_at=dt.datetime.combine(
+                        starts - dt.timedelta(days=7), dt.time(9), tzinfo=dt.UTC
+                    ),
+                )
+            )
             keys.append(idx)
         if not batch:
             break
@@ -223,8 +311,9 @@ def _seed_campaigns(ctx: DemoContext) -> None:
         for idx, campaign in zip(keys, created, strict=True):
             previous[idx] = campaign.id
             acc = chains[idx][0]
-            campaign_rows.append((campaign.id, acc, campaign.starts_on, campaign.ends_on,
-                                  campaign.deal_value))
+            campaign_rows.append(
+                (campaign.id, acc, campaign.starts_on, campaign.ends_on, campaign.deal_value)
+            )
         total_campaigns += len(created)
         generation += 1
     ctx.counts["campaigns"] = total_campaigns
@@ -245,7 +334,7 @@ def _metric_rows(ctx: DemoContext, campaign_rows):
         day = starts
         i = 0
         while day <= last:
-            impressions = int(reach * seasonality(day) * (fade ** i) * rng.uniform(0.8, 1.2))
+            impressions = int(reach * seasonality(day) * (fade**i) * rng.uniform(0.8, 1.2))
             clicks = min(impressions, int(impressions * ctr * rng.uniform(0.7, 1.3)))
             conversions = int(clicks * cvr * rng.uniform(0.6, 1.4))
             revenue = Decimal(f"{conversions * order_value:.2f}")
@@ -259,19 +348,30 @@ def _write_metrics(ctx: DemoContext, campaign_rows) -> int:
     count = 0
     if connection.vendor == "postgresql":
         table = CampaignMetric._meta.db_table
-        with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {table} (campaign_id, date, impressions, clicks, conversions, revenue, spend)"
-            " FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                f"COPY {table} (campaign_id, date, impressions, clicks, conversions, revenue,"
+                " spend) FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
                 count += 1
         return count
     batch = []
     for row in rows:
-        batch.append(CampaignMetric(campaign_id=row[0], date=row[1], impressions=row[2],
-                                    clicks=row[3], conversions=row[4], revenue=row[5],
-                                    spend=row[6]))
+        batch.append(
+            CampaignMetric(
+                campaign_id=row[0],
+                date=row[1],
+                impressions=row[2],
+                clicks=row[3],
+                conversions=row[4],
+                revenue=row[5],
+                spend=row[6],
+            )
+        )
         if len(batch) >= 5000:
             CampaignMetric.objects.bulk_create(batch)
             count += len(batch)
@@ -289,15 +389,21 @@ def _seed_usage_events(ctx: DemoContext) -> None:
         for week in range(13):
             weight = 0.75 ** (12 - week) if acc.health == "churning" else 1.0
             for n in range(int(per_week * weight * rng.uniform(0.6, 1.4))):
-                occurred = ctx.now - dt.timedelta(weeks=12 - week, days=rng.randint(0, 6),
-                                                  minutes=rng.randint(0, 1439))
+                occurred = ctx.now - dt.timedelta(
+                    weeks=12 - week, days=rng.randint(0, 6), minutes=rng.randint(0, 1439)
+                )
                 if occurred < acc.created_at:
                     continue
-                batch.append(UsageEvent(
-                    account_id=acc.id, type=rng.choice(EVENT_TYPES), occurred_at=occurred,
-                    properties={"source": "seed"}, idempotency_key=f"seed-{week}-{n}",
-                    received_at=occurred,
-                ))
+                batch.append(
+                    UsageEvent(
+                        account_id=acc.id,
+                        type=rng.choice(EVENT_TYPES),
+                        occurred_at=occurred,
+                        properties={"source": "seed"},
+                        idempotency_key=f"seed-{week}-{n}",
+                        received_at=occurred,
+                    )
+                )
         if len(batch) >= 5000:
             UsageEvent.objects.bulk_create(batch, batch_size=5000)
             total += len(batch)

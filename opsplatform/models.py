@@ -108,7 +108,9 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_on__gte=F("starts_on")), name="campaign_ends_after_start"
             ),
-            models.CheckConstraint(condition=Q(deal_value__gte=0), name="campaign_deal_value_gte_0"),
+            models.CheckConstraint(
+                condition=Q(deal_value__gte=0), name="campaign_deal_value_gte_0"
+            ),
         ]
 
     def __str__(self):

@@ -64,8 +64,14 @@ class ValidationErrorOut(Schema):
 
 
 ERROR_RESPONSES = {
-    400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-    413: ErrorOut, 422: ValidationErrorOut, 429: ErrorOut,
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    422: ValidationErrorOut,
+    429: ErrorOut,
 }
 
 

@@ -7,8 +7,9 @@ from opsplatform.models import Account, ApiToken, Campaign
 from opsplatform.tenancy import scope_account_id
 
 
-def campaign_list(*, user, account_id: int | None = None, status: str | None = None,
-                  sponsor: str | None = None) -> QuerySet[Campaign]:
+def campaign_list(
+    *, user, account_id: int | None = None, status: str | None = None, sponsor: str | None = None
+) -> QuerySet[Campaign]:
     scoped = scope_account_id(user, account_id, perm="opsplatform.view_campaign")
     qs = Campaign.objects.select_related("sponsor", "account").order_by("-starts_on", "-id")
     if scoped is not None:
@@ -66,7 +67,10 @@ def account_summary(*, account: Account, days: int = 30) -> dict:
     )
     since = timezone.localdate() - dt.timedelta(days=days)
     metrics = CampaignMetric.objects.filter(campaign__account=account, date__gt=since).aggregate(
-        impressions=Sum("impressions"), clicks=Sum("clicks"), conversions=Sum("conversions"),
-        revenue=Sum("revenue"), spend=Sum("spend"),
+        impressions=Sum("impressions"),
+        clicks=Sum("clicks"),
+        conversions=Sum("conversions"),
+        revenue=Sum("revenue"),
+        spend=Sum("spend"),
     )
     return {"days": days, **campaigns, **{k: v or 0 for k, v in metrics.items()}}

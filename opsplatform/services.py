@@ -29,6 +29,7 @@ STAFF_GROUPS = ("support_l1", "support_l2", "support_l3", "support_l4", "operati
 
 # --- groups -----------------------------------------------------------------------------------
 
+
 def ensure_groups() -> dict[str, int]:
     """Create the staff groups and give each the permissions every app declares for it.
 
@@ -51,29 +52,61 @@ def ensure_groups() -> dict[str, int]:
     return result
 
 
+PERSONAS = [
+    (Persona.SOLO_PODCASTER, "Solo podcaster", "An independent show selling its own ad slots."),
+    (
+        Persona.PODCAST_NETWORK,
+        "Podcast network",
+        "Many shows under one roof, selling inventory across them.",
+    ),
+    (Persona.AGENCY, "Agency", "Buys and manages sponsorships on behalf of brands."),
+    (Persona.BRAND, "Brand", "Sponsors podcasts directly to reach listeners."),
+]
+
+
+def ensure_personas() -> None:
+    """The four personas are reference data: present after every migrate (and test flush)."""
+    for slug, name, description in PERSONAS:
+        Persona.objects.get_or_create(
+            slug=slug, defaults={"name": name, "description": description}
+        )
+
+
 def post_migrate_ensure_groups(sender, **kwargs):
+    """Reference data after migrate (and after a test flush): personas and staff groups."""
     if sender.name == "opsplatform":
+        ensure_personas()
         ensure_groups()
 
 
 # --- accounts and tokens ----------------------------------------------------------------------
 
+
 @transaction.atomic
-def create_account(*, email: str, password: str | None, persona_slug: str, name: str = "",
-                   plan: str = Account.Plan.STARTER, country: str = "US") -> Account:
+def create_account(
+    *,
+    email: str,
+    password: str | None,
+    persona_slug: str,
+    name: str = "",
+    plan: str = Account.Plan.STARTER,
+    country: str = "US",
+) -> Account:
     """A customer: a user that logs in with its email, and the account it owns."""
     User = get_user_model()
     email = email.strip().lower()
-    if User.objects.filter(username__iexact=email).exists() or User.objects.filter(
-        email__iexact=email
-    ).exists():
+    if (
+        User.objects.filter(username__iexact=email).exists()
+        or User.objects.filter(email__iexact=email).exists()
+    ):
         raise Conflict("A user with this email already exists.", code="email_taken")
     try:
         persona = Persona.objects.get(slug=persona_slug)
     except Persona.DoesNotExist:
         slugs = ", ".join(Persona.objects.values_list("slug", flat=True))
-        raise InvalidInput(f"Unknown persona {persona_slug!r}; choose one of: {slugs}.",
-                           field="persona") from None
+        raise InvalidInput(
+            f"Unknown persona {persona_slug!r}; choose one of: {slugs}.", field="persona"
+        ) from None
     user = User(username=email, email=email)
     if password:
         user.set_password(password)
@@ -81,8 +114,13 @@ def create_account(*, email: str, password: str | None, persona_slug: str, name:
         user.set_unusable_password()
     user.full_clean()
     user.save()
-    account = Account(user=user, persona=persona, name=name or email.split("@")[0], plan=plan,
-                      country=country.upper())
+    account = Account(
+        user=user,
+        persona=persona,
+        name=name or email.split("@")[0],
+        plan=plan,
+        country=country.upper(),
+    )
     account.full_clean()
     account.save()
     return account
@@ -92,8 +130,12 @@ def create_account(*, email: str, password: str | None, persona_slug: str, name:
 def issue_api_token(*, user, label: str, actor=None) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret, which is never stored nor shown again."""
     raw = ApiToken.generate()
-    token = ApiToken(user=user, label=label.strip() or "API token",
-                     token_prefix=raw[: len(ApiToken.PREFIX) + 6], token_hash=ApiToken.hash(raw))
+    token = ApiToken(
+        user=user,
+        label=label.strip() or "API token",
+        token_prefix=raw[: len(ApiToken.PREFIX) + 6],
+        token_hash=ApiToken.hash(raw),
+    )
     token._history_user = actor
     token.full_clean()
     token.save()
@@ -120,6 +162,7 @@ def touch_api_token(token: ApiToken) -> None:
 
 # --- usage events -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EventInput:
     account_id: int
@@ -140,8 +183,9 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
     account_ids = sorted({e.account_id for e in events})
     with transaction.atomic():
         locked = list(
-            Account.objects.select_for_update().filter(id__in=account_ids).values_list("id",
-                                                                                     flat=True)
+            Account.objects.select_for_update()
+            .filter(id__in=account_ids)
+            .values_list("id", flat=True)
         )
         if len(locked) != len(account_ids):
             raise NotFound("Account not found.")
@@ -158,9 +202,16 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
             if key in existing:
                 continue
             existing.add(key)
-            fresh.append(UsageEvent(account_id=e.account_id, type=e.type,
-                                    occurred_at=e.occurred_at, properties=e.properties,
-                                    idempotency_key=e.idempotency_key, received_at=now))
+            fresh.append(
+                UsageEvent(
+                    account_id=e.account_id,
+                    type=e.type,
+                    occurred_at=e.occurred_at,
+                    properties=e.properties,
+                    idempotency_key=e.idempotency_key,
+                    received_at=now,
+                )
+            )
         UsageEvent.objects.bulk_create(fresh, batch_size=500)
     telemetry.EVENTS_INGESTED.labels(result="accepted").inc(len(fresh))
     telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(len(events) - len(fresh))
@@ -168,6 +219,7 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
 
 
 # --- campaigns --------------------------------------------------------------------------------
+
 
 def campaign_status_for(starts_on: dt.date, ends_on: dt.date, today: dt.date) -> str:
     if today < starts_on:
@@ -178,31 +230,44 @@ def campaign_status_for(starts_on: dt.date, ends_on: dt.date, today: dt.date) ->
 
 
 @transaction.atomic
-def create_campaign(*, account: Account, name: str, sponsor_name: str, starts_on: dt.date,
-                    ends_on: dt.date, deal_value: Decimal, renewed_from_id: int | None = None,
-                    actor=None) -> Campaign:
+def create_campaign(
+    *,
+    account: Account,
+    name: str,
+    sponsor_name: str,
+    starts_on: dt.date,
+    ends_on: dt.date,
+    deal_value: Decimal,
+    renewed_from_id: int | None = None,
+    actor=None,
+) -> Campaign:
     """A campaign of `account`; the sponsor is found by name or created."""
     if ends_on < starts_on:
         raise InvalidInput("ends_on must be on or after starts_on.", field="ends_on")
     renewed_from = None
     if renewed_from_id is not None:
         renewed_from = (
-            Campaign.objects.select_for_update()
-            .filter(account=account, id=renewed_from_id)
-            .first()
+            Campaign.objects.select_for_update().filter(account=account, id=renewed_from_id).first()
         )
         if renewed_from is None:
-            raise InvalidInput("renewed_from is not a campaign of this account.",
-                               field="renewed_from")
+            raise InvalidInput(
+                "renewed_from is not a campaign of this account.", field="renewed_from"
+            )
         if Campaign.objects.filter(renewed_from=renewed_from).exists():
             raise Conflict("That campaign has already been renewed.", code="already_renewed")
         if starts_on < renewed_from.starts_on:
-            raise InvalidInput("A renewal cannot start before the campaign it renews.",
-                               field="starts_on")
+            raise InvalidInput(
+                "A renewal cannot start before the campaign it renews.", field="starts_on"
+            )
     sponsor, _ = Sponsor.objects.get_or_create(account=account, name=sponsor_name.strip())
     campaign = Campaign(
-        account=account, sponsor=sponsor, name=name.strip(), starts_on=starts_on,
-        ends_on=ends_on, deal_value=deal_value, renewed_from=renewed_from,
+        account=account,
+        sponsor=sponsor,
+        name=name.strip(),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        deal_value=deal_value,
+        renewed_from=renewed_from,
         status=campaign_status_for(starts_on, ends_on, timezone.localdate()),
     )
     campaign._history_user = actor
@@ -231,8 +296,14 @@ def upsert_campaign_metrics(*, campaign: Campaign, metrics: Iterable[MetricInput
     seen = set()
     for i, m in enumerate(rows):
         if not campaign.starts_on <= m.date <= campaign.ends_on:
-            errors.append((i, "date", f"{m.date} is outside the campaign "
-                                      f"({campaign.starts_on} to {campaign.ends_on})."))
+            errors.append(
+                (
+                    i,
+                    "date",
+                    f"{m.date} is outside the campaign "
+                    f"({campaign.starts_on} to {campaign.ends_on}).",
+                )
+            )
         if m.date in seen:
             errors.append((i, "date", f"{m.date} appears more than once."))
         seen.add(m.date)
@@ -240,12 +311,24 @@ def upsert_campaign_metrics(*, campaign: Campaign, metrics: Iterable[MetricInput
             errors.append((i, "clicks", "clicks cannot exceed impressions."))
     if errors:
         raise MetricsInvalid(errors)
-    objs = [CampaignMetric(campaign=campaign, date=m.date, impressions=m.impressions,
-                           clicks=m.clicks, conversions=m.conversions, revenue=m.revenue,
-                           spend=m.spend) for m in rows]
+    objs = [
+        CampaignMetric(
+            campaign=campaign,
+            date=m.date,
+            impressions=m.impressions,
+            clicks=m.clicks,
+            conversions=m.conversions,
+            revenue=m.revenue,
+            spend=m.spend,
+        )
+        for m in rows
+    ]
     with transaction.atomic():
         CampaignMetric.objects.bulk_create(
-            objs, batch_size=500, update_conflicts=True, unique_fields=["campaign", "date"],
+            objs,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["campaign", "date"],
             update_fields=["impressions", "clicks", "conversions", "revenue", "spend"],
         )
     return len(objs)
@@ -260,6 +343,7 @@ class MetricsInvalid(InvalidInput):
 
 
 # --- liveness ---------------------------------------------------------------------------------
+
 
 def record_heartbeat(*, name: str = "worker") -> Heartbeat:
     beat, _ = Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now()})

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 
-from opsplatform.settings import *  # noqa: E402, F403
+from opsplatform.settings import *  # noqa: F403
 
 DEBUG = False
 ALLOWED_HOSTS = ["*"]

@@ -17,16 +17,22 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUESTS = Counter("opsplatform_http_requests_total", "HTTP requests",
-                   ["method", "route", "status"])
-LATENCY = Histogram("opsplatform_http_request_seconds", "HTTP request latency", ["route"],
-                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-DB_QUERIES = Counter("opsplatform_db_queries_total", "Database queries run by web requests",
-                     ["route"])
-DB_SECONDS = Counter("opsplatform_db_query_seconds_total", "Time spent in database queries",
-                     ["route"])
-EVENTS_INGESTED = Counter("opsplatform_usage_events_total", "Usage events received",
-                          ["result"])
+REQUESTS = Counter(
+    "opsplatform_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "opsplatform_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DB_QUERIES = Counter(
+    "opsplatform_db_queries_total", "Database queries run by web requests", ["route"]
+)
+DB_SECONDS = Counter(
+    "opsplatform_db_query_seconds_total", "Time spent in database queries", ["route"]
+)
+EVENTS_INGESTED = Counter("opsplatform_usage_events_total", "Usage events received", ["result"])
 TASKS_RUN = Counter("opsplatform_tasks_total", "Background task runs", ["task"])
 
 

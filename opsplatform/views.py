@@ -33,8 +33,11 @@ def account_home(request):
         return render(request, "account/no_account.html", status=403)
     summary = selectors.account_summary(account=account)
     campaigns = selectors.campaign_list(user=request.user)[:10]
-    return render(request, "account/home.html",
-                  {"account": account, "summary": summary, "campaigns": campaigns})
+    return render(
+        request,
+        "account/home.html",
+        {"account": account, "summary": summary, "campaigns": campaigns},
+    )
 
 
 @never_cache

@@ -22,6 +22,8 @@ class Command(BaseCommand):
         if not matches[0].is_active:
             raise CommandError(f"User {user!r} is inactive.")
         token, raw = services.issue_api_token(user=matches[0], label=label)
-        self.stderr.write(f"Token {token.token_prefix}… for {matches[0].get_username()}; "
-                          "it is shown once, store it now.")
+        self.stderr.write(
+            f"Token {token.token_prefix}… for {matches[0].get_username()}; "
+            "it is shown once, store it now."
+        )
         self.stdout.write(raw)

@@ -10,16 +10,25 @@ from opsplatform.registry import app_modules
 
 
 class Command(BaseCommand):
-    help = ("Write deterministic demo data: accounts of every persona with renewal chains, "
-            "seasonal daily metrics, usage events, and every app's demo rows.")
+    help = (
+        "Write deterministic demo data: accounts of every persona with renewal chains, "
+        "seasonal daily metrics, usage events, and every app's demo rows."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--accounts", type=int, default=50)
         parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
-                            help="the 'today' of the data (YYYY-MM-DD); default today")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="do nothing (but print the logins) when accounts exist")
+        parser.add_argument(
+            "--as-of",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="the 'today' of the data (YYYY-MM-DD); default today",
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing (but print the logins) when accounts exist",
+        )
 
     def handle(self, *args, accounts, seed, as_of, if_empty, **options):
         if accounts < 1:
@@ -28,8 +37,12 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; nothing seeded.")
             self._print_logins()
             return
-        ctx = DemoContext(seed=seed, accounts_wanted=accounts,
-                          as_of=as_of or timezone.localdate(), write=self.stdout.write)
+        ctx = DemoContext(
+            seed=seed,
+            accounts_wanted=accounts,
+            as_of=as_of or timezone.localdate(),
+            write=self.stdout.write,
+        )
         started = time.perf_counter()
         for module in app_modules("demo"):
             step = time.perf_counter()
@@ -38,8 +51,7 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         rows = sum(ctx.counts.values())
         summary = ", ".join(f"{v:,} {k}" for k, v in ctx.counts.items())
-        self.stdout.write(f"Seeded {summary} in {elapsed:.1f}s "
-                          f"({rows / elapsed:,.0f} rows/s).")
+        self.stdout.write(f"Seeded {summary} in {elapsed:.1f}s ({rows / elapsed:,.0f} rows/s).")
         self._print_logins()
 
     def _print_logins(self):

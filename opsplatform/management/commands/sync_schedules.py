@@ -34,5 +34,4 @@ class Command(BaseCommand):
                     updated += 1
                 else:
                     unchanged += 1
-        self.stdout.write(f"schedules: {created} created, {updated} updated, "
-                          f"{unchanged} unchanged")
+        self.stdout.write(f"schedules: {created} created, {updated} updated, {unchanged} unchanged")
