@@ -42,5 +42,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks measure PostgreSQL (the local server unless DATABASE_URL says otherwise).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsplatform_bench
 bench: $(STAMP)
-	$(PY) -m pytest tests/bench -s -p no:randomly -o addopts="" $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m pytest tests/bench -s -q \
+		-o addopts="-p no:cacheprovider" $(PYTEST_ARGS)

@@ -1,6 +1,8 @@
 """Test settings: the suite runs on SQLite by default and on PostgreSQL with DATABASE_URL."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DEBUG", "1")
 
@@ -23,3 +25,4 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 Q_CLUSTER.pop("redis", None)
 Q_CLUSTER["orm"] = "default"
 API_RATE_LIMIT = "100000/m"
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="opsplatform-static-"))  # whitenoise wants it to exist
