@@ -74,3 +74,15 @@ def account_summary(*, account: Account, days: int = 30) -> dict:
         spend=Sum("spend"),
     )
     return {"days": days, **campaigns, **{k: v or 0 for k, v in metrics.items()}}
+
+
+def api_token_list(*, user) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def api_token_get(*, user, token_id: int) -> ApiToken:
+    """One of the user's own tokens; anyone else's token is not found."""
+    try:
+        return ApiToken.objects.get(user=user, id=token_id)
+    except ApiToken.DoesNotExist:
+        raise NotFound("Token not found.") from None

@@ -74,7 +74,10 @@ def ensure_personas() -> None:
 
 def post_migrate_ensure_groups(sender, **kwargs):
     """Reference data after migrate (and after a test flush): personas and staff groups."""
-    if sender.name == "opsplatform":
+    # post_migrate is sent once per app; wait for the last one so every app's permission
+    # rows exist before the groups are given them.
+    last = [c for c in django_apps.get_app_configs() if c.models_module is not None][-1]
+    if sender.name == last.name:
         ensure_personas()
         ensure_groups()
 

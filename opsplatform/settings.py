@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "opsplatform.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "opsplatform.urls"

@@ -2,20 +2,32 @@
 
 import hmac
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from opsplatform import selectors, telemetry
+from opsplatform import selectors, services, telemetry
 from opsplatform.models import Heartbeat
 from opsplatform.tenancy import account_of, is_staff
 
 WORKER_STALE_AFTER_SECONDS = 180
+
+
+class ApiTokenForm(forms.Form):
+    label = forms.CharField(max_length=100, help_text="What uses it, e.g. “Zapier” or “CI”.")
+
+    def clean_label(self):
+        label = self.cleaned_data["label"].strip()
+        if "\x00" in label:
+            raise forms.ValidationError("The label contains an invalid character.")
+        return label
 
 
 @login_required
@@ -75,3 +87,31 @@ def metrics(request):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     payload, content_type = telemetry.render()
     return HttpResponse(payload, content_type=content_type)
+
+
+@login_required
+def api_tokens(request):
+    """A customer's own API tokens: create one (its secret shown once), list, revoke."""
+    account = account_of(request.user)
+    if account is None:
+        return render(request, "account/no_account.html", status=403)
+    new_secret = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _token, new_secret = services.issue_api_token(
+            user=request.user, label=form.cleaned_data["label"], actor=request.user
+        )
+        form = ApiTokenForm()
+    tokens = selectors.api_token_list(user=request.user)
+    return render(
+        request, "account/tokens.html", {"form": form, "tokens": tokens, "new_secret": new_secret}
+    )
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, token_id: int):
+    token = selectors.api_token_get(user=request.user, token_id=token_id)
+    services.revoke_api_token(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.label}” revoked; clients using it now get 401.")
+    return redirect("api_tokens")

@@ -240,3 +240,58 @@ def test_support_agent_cannot_edit_accounts_in_admin(client, account):
     assert response.status_code == 403
     account.refresh_from_db()
     assert account.name != "hijack"
+
+
+# --- API tokens page ----------------------------------------------------------------------------
+
+
+def test_customer_creates_a_token_that_works_and_sees_it_once(client, account):
+    client.force_login(account.user)
+
+    response = client.post("/account/tokens/", {"label": "Zapier"})
+
+    raw = response.context["new_secret"]
+    token = ApiToken.objects.get(user=account.user)
+    assert token.label == "Zapier" and ApiToken.hash(raw) == token.token_hash
+    from tests.conftest import ApiClient
+
+    assert ApiClient(raw).get("me").json()["account"]["id"] == account.id
+    assert raw not in client.get("/account/tokens/").content.decode()
+
+
+def test_blank_label_shows_a_form_error(client, account):
+    client.force_login(account.user)
+
+    response = client.post("/account/tokens/", {"label": "  "})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["label"]
+    assert ApiToken.objects.count() == 0
+
+
+def test_customer_revokes_own_token(client, account):
+    from opsplatform import services
+
+    token, _ = services.issue_api_token(user=account.user, label="old")
+    client.force_login(account.user)
+
+    client.post(f"/account/tokens/{token.id}/revoke/")
+
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert token.history.first().history_user == account.user
+
+
+def test_cannot_see_or_revoke_another_accounts_token(client, account, other_account):
+    from opsplatform import services
+
+    theirs, _ = services.issue_api_token(user=other_account.user, label="theirs")
+    client.force_login(account.user)
+
+    listed = client.get("/account/tokens/").content.decode()
+    response = client.post(f"/account/tokens/{theirs.id}/revoke/")
+
+    assert "theirs" not in listed
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
