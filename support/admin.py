@@ -1,0 +1,737 @@
+"""The agents' workplace: ticket queues, the thread with reply and internal-note forms,
+transitions and escalation as actions, SLA highlighting, history and the support dashboard.
+Every change goes through `support.services`; status is never edited directly."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, linebreaks
+from simple_history.admin import SimpleHistoryAdmin
+
+from opsplatform.admin import EstimatedCountPaginator
+from opsplatform.errors import DomainError
+from support import selectors, services
+from support.models import (
+    MAX_LEVEL,
+    Channel,
+    CSATRating,
+    Escalation,
+    Priority,
+    SLAPolicy,
+    Ticket,
+    TicketMessage,
+    parse_reference,
+)
+
+S = Ticket.Status
+
+
+def agents_queryset():
+    """Staff who can work tickets: members of a support level, or superusers."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(groups__name__startswith="support_l") | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+# --- list filters -----------------------------------------------------------------------------
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        agents = [(str(u.pk), u.get_username()) for u in agents_queryset().only("username")]
+        return [("me", "Mine"), ("none", "Unassigned"), *agents]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "me":
+            return queryset.filter(assignee_id=request.user.pk)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value and value.isdigit() and len(value) < 19:
+            return queryset.filter(assignee_id=int(value))
+        return queryset
+
+
+class BreachedFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "breached"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Breached"), ("no", "Within SLA")]
+
+    def queryset(self, request, queryset):
+        condition = Ticket.breached_q(timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(condition)
+        if self.value() == "no":
+            return queryset.exclude(condition)
+        return queryset
+
+
+# --- inlines ----------------------------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TicketMessageInline(ReadOnlyInline):
+    model = TicketMessage
+    verbose_name = "message"
+    verbose_name_plural = "Thread"
+    fields = ["created_at", "from_display", "kind_display", "body_display"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+    @admin.display(description="From")
+    def from_display(self, obj):
+        if obj.author_kind == TicketMessage.Author.SYSTEM:
+            return "System"
+        if obj.author is not None:
+            return obj.author.get_username()
+        return obj.author_email or "—"
+
+    @admin.display(description="Kind")
+    def kind_display(self, obj):
+        if obj.internal:
+            return format_html('<span class="support-note">Internal note</span>')
+        if obj.author_kind == TicketMessage.Author.AGENT:
+            sent = " · emailed" if obj.emailed_at else ""
+            return format_html('<span class="support-reply">Public reply{}</span>', sent)
+        return format_html(
+            "<span>{} ({})</span>", obj.get_author_kind_display(), obj.get_channel_display()
+        )
+
+    @admin.display(description="Message")
+    def body_display(self, obj):
+        css = "support-body support-body-note" if obj.internal else "support-body"
+        return format_html('<div class="{}">{}</div>', css, linebreaks(obj.body))
+
+
+class EscalationInline(ReadOnlyInline):
+    model = Escalation
+    fk_name = "ticket"
+    fields = ["created_at", "from_level", "to_level", "reason", "escalated_by", "automatic"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("escalated_by")
+
+
+class CSATInline(ReadOnlyInline):
+    model = CSATRating
+    fields = ["rating", "comment", "created_at"]
+    readonly_fields = fields
+
+
+# --- forms ------------------------------------------------------------------------------------
+
+
+class TicketChangeForm(forms.ModelForm):
+    """Editable fields plus the agent's reply, internal note and a status move; the save is
+    handed to the services by TicketAdmin.save_model."""
+
+    reply = forms.CharField(
+        required=False,
+        max_length=50_000,
+        label="Public reply",
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 90}),
+        help_text="Emailed to the requester and shown on their ticket page.",
+    )
+    internal_note = forms.CharField(
+        required=False,
+        max_length=50_000,
+        label="Internal note",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 90, "class": "support-note-input"}),
+        help_text="Only agents see internal notes; they are never sent to the customer.",
+    )
+    transition = forms.ChoiceField(required=False, label="Move status to", choices=[])
+    transition_notes = forms.CharField(required=False, max_length=10_000, label="Status notes")
+    tags = forms.CharField(
+        required=False, max_length=500, help_text="Comma-separated lowercase words."
+    )
+
+    class Meta:
+        model = Ticket
+        fields = ["subject", "priority", "tags", "assignee"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.status if self.instance.pk else S.NEW
+        allowed = sorted(services.TRANSITIONS[current], key=S.values.index)
+        self.fields["transition"].choices = [
+            ("", "— keep " + S(current).label.lower() + " —"),
+            *[(s, S(s).label) for s in allowed],
+        ]
+
+    def clean_tags(self):
+        value = self.cleaned_data["tags"]
+        try:
+            return services.normalize_tags(value.split(","))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
+
+
+class TicketAddForm(forms.ModelForm):
+    description = forms.CharField(
+        max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        label="Description (the requester's request)",
+    )
+
+    class Meta:
+        model = Ticket
+        fields = ["account", "requester_email", "channel", "subject", "priority", "tags"]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("account") and not data.get("requester_email"):
+            raise forms.ValidationError("Give an account or a requester email.")
+        return data
+
+
+class EscalateForm(forms.Form):
+    level = forms.TypedChoiceField(
+        choices=[(n, f"L{n}") for n in range(2, MAX_LEVEL + 1)],
+        coerce=int,
+        label="Escalate to level",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
+
+
+class DashboardForm(forms.Form):
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["window"] = selectors.metrics_window(data.get("date_from"), data.get("date_to"))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return data
+
+
+# --- ticket admin -----------------------------------------------------------------------------
+
+
+@admin.register(Ticket)
+class TicketAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "reference_display",
+        "subject",
+        "account",
+        "channel",
+        "priority",
+        "status_display",
+        "level_display",
+        "assignee",
+        "sla_due",
+    ]
+    list_display_links = ["reference_display", "subject"]
+    list_filter = [
+        "status",
+        "priority",
+        "channel",
+        "escalation_level",
+        AssigneeFilter,
+        BreachedFilter,
+    ]
+    search_fields = ["subject", "requester_email", "account__name"]
+    search_help_text = "Reference (SUP-000123), subject, requester email or account name"
+    list_select_related = ["account", "assignee"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-created_at", "-id"]
+    raw_id_fields = ["account"]
+    inlines = [TicketMessageInline, EscalationInline, CSATInline]
+    actions = [
+        "assign_to_me",
+        "escalate",
+        "resolve",
+        "close",
+        "reopen",
+        "mark_pending",
+        "put_on_hold",
+        "merge_duplicates",
+    ]
+    change_form_template = "support/admin/ticket_change_form.html"
+    change_list_template = "support/admin/ticket_change_list.html"
+    change_readonly = [
+        "reference_display",
+        "status_display",
+        "level_display",
+        "sla_state",
+        "account",
+        "requester_email",
+        "requester_name",
+        "channel",
+        "chat_session_id",
+        "merged_into",
+        "follow_up_of",
+        "created_at",
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+        "first_response_due_at",
+        "resolution_due_at",
+    ]
+
+    class Media:
+        css = {"all": ["support/admin.css"]}
+
+    # -- columns --
+
+    @admin.display(description="Reference", ordering="id")
+    def reference_display(self, obj):
+        return obj.reference
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return format_html(
+            '<span class="support-status support-status-{}">{}</span>',
+            obj.status,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="Level", ordering="escalation_level")
+    def level_display(self, obj):
+        return f"L{obj.escalation_level}"
+
+    @admin.display(description="SLA due", ordering="first_response_due_at")
+    def sla_due(self, obj):
+        due = obj.next_due_at
+        if due is None:
+            return "—"
+        label = "first response" if obj.first_response_at is None else "resolution"
+        stamp = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
+        if obj.status == S.PENDING and not obj.is_breached():
+            return format_html(
+                '<span class="support-sla-paused" title="{} due">{} (paused)</span>', label, stamp
+            )
+        if obj.is_breached():
+            return format_html(
+                '<span class="support-sla-breached" title="{} due">⚠ {} breached</span>',
+                label,
+                stamp,
+            )
+        return format_html('<span title="{} due">{}</span>', label, stamp)
+
+    @admin.display(description="SLA")
+    def sla_state(self, obj):
+        if obj.pk is None:
+            return "—"
+        return self.sla_due(obj)
+
+    # -- search by reference --
+
+    def get_search_results(self, request, queryset, search_term):
+        ticket_id = parse_reference(search_term)
+        if ticket_id is not None and search_term.strip().upper().startswith("SUP"):
+            return queryset.filter(pk=ticket_id), False
+        return super().get_search_results(request, queryset, search_term)
+
+    # -- forms --
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = TicketChangeForm if obj is not None else TicketAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (
+                    None,
+                    {
+                        "fields": [
+                            "account",
+                            "requester_email",
+                            "channel",
+                            "subject",
+                            "priority",
+                            "tags",
+                            "description",
+                        ]
+                    },
+                )
+            ]
+        fieldsets = [
+            (
+                None,
+                {
+                    "fields": [
+                        ("reference_display", "status_display", "level_display"),
+                        "subject",
+                        ("priority", "tags"),
+                        "assignee",
+                        "sla_state",
+                    ]
+                },
+            ),
+            (
+                "Requester",
+                {
+                    "fields": [
+                        ("account", "requester_email", "requester_name"),
+                        ("channel", "chat_session_id"),
+                        ("merged_into", "follow_up_of"),
+                    ]
+                },
+            ),
+            (
+                "Dates",
+                {
+                    "classes": ["collapse"],
+                    "fields": [
+                        ("created_at", "first_response_at"),
+                        ("resolved_at", "closed_at"),
+                        ("first_response_due_at", "resolution_due_at"),
+                    ],
+                },
+            ),
+        ]
+        if self.has_change_permission(request, obj):
+            fieldsets.append(
+                (
+                    "Reply",
+                    {"fields": ["reply", "internal_note", ("transition", "transition_notes")]},
+                )
+            )
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.change_readonly
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assignee":
+            kwargs["queryset"] = agents_queryset()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # tickets are closed or merged, never deleted
+
+    # -- saving through the services --
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            ticket = services.create_ticket(
+                subject=data["subject"],
+                description=data["description"],
+                channel=data["channel"],
+                priority=data["priority"],
+                tags=(data.get("tags") or "").split(","),
+                account=data.get("account"),
+                requester_email=data.get("requester_email") or "",
+                actor=request.user,
+                author_kind=TicketMessage.Author.AGENT,
+            )
+            obj.pk = ticket.pk
+            obj.__dict__.update({k: v for k, v in ticket.__dict__.items() if not k.startswith("_")})
+            return
+        try:
+            with transaction.atomic():
+                self._apply_changes(request, obj, form)
+        except DomainError as exc:
+            request._support_error = exc.detail
+            messages.error(request, f"Nothing was saved: {exc.detail}")
+
+    def _apply_changes(self, request, obj, form):
+        data = form.cleaned_data
+        ticket = Ticket.objects.get(pk=obj.pk)
+        changed = set(form.changed_data)
+        if changed & {"subject", "priority", "tags"}:
+            services.update_ticket_details(
+                ticket=ticket,
+                actor=request.user,
+                subject=data["subject"] if "subject" in changed else None,
+                priority=data["priority"] if "priority" in changed else None,
+                tags=data["tags"].split(",") if "tags" in changed else None,
+            )
+        if "assignee" in changed:
+            services.assign_ticket(ticket=ticket, assignee=data["assignee"], actor=request.user)
+        if data.get("internal_note"):
+            services.add_message(
+                ticket=ticket,
+                body=data["internal_note"],
+                author=request.user,
+                author_kind=TicketMessage.Author.AGENT,
+                internal=True,
+            )
+        if data.get("reply"):
+            services.add_message(
+                ticket=ticket,
+                body=data["reply"],
+                author=request.user,
+                author_kind=TicketMessage.Author.AGENT,
+                internal=False,
+            )
+        if data.get("transition"):
+            current = Ticket.objects.only("status").get(pk=obj.pk).status
+            if current != data["transition"]:
+                services.update_ticket_status(
+                    ticket=ticket,
+                    status=data["transition"],
+                    notes=data.get("transition_notes") or "",
+                    actor=request.user,
+                )
+
+    def save_related(self, request, form, formsets, change):
+        # The inlines are read-only; nothing of the ticket itself is saved by the form.
+        if not change:
+            super().save_related(request, form, formsets, change)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_support_error", None):
+            return HttpResponseRedirect(request.path)
+        if "_continue" not in request.POST and "_save" in request.POST:
+            # Agents usually stay on the ticket after replying.
+            messages.success(request, f"{obj.reference} updated.")
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        return (
+            []
+            if getattr(request, "_support_error", None)
+            else super().construct_change_message(request, form, formsets, add)
+        )
+
+    # -- actions --
+
+    def _run(self, request, queryset, label, fn):
+        done, skipped = 0, []
+        tickets = queryset.order_by("id") if hasattr(queryset, "order_by") else queryset
+        for ticket in tickets:
+            try:
+                fn(ticket)
+                done += 1
+            except DomainError as exc:
+                skipped.append(f"{ticket.reference}: {exc.detail}")
+        if done:
+            self.message_user(request, f"{label}: {done} ticket(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                "Skipped " + "; ".join(skipped[:10]) + (" …" if len(skipped) > 10 else ""),
+                messages.WARNING,
+            )
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            "Assigned to you",
+            lambda t: services.assign_ticket(ticket=t, assignee=request.user, actor=request.user),
+        )
+
+    def _transition_action(self, request, queryset, status, label):
+        self._run(
+            request,
+            queryset,
+            label,
+            lambda t: services.update_ticket_status(ticket=t, status=status, actor=request.user),
+        )
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def resolve(self, request, queryset):
+        self._transition_action(request, queryset, S.RESOLVED, "Resolved")
+
+    @admin.action(description="Close", permissions=["change"])
+    def close(self, request, queryset):
+        self._transition_action(request, queryset, S.CLOSED, "Closed")
+
+    @admin.action(description="Reopen (resolved → open)", permissions=["change"])
+    def reopen(self, request, queryset):
+        self._transition_action(request, queryset, S.OPEN, "Reopened")
+
+    @admin.action(description="Mark pending (waiting on customer)", permissions=["change"])
+    def mark_pending(self, request, queryset):
+        self._transition_action(request, queryset, S.PENDING, "Marked pending")
+
+    @admin.action(description="Put on hold", permissions=["change"])
+    def put_on_hold(self, request, queryset):
+        self._transition_action(request, queryset, S.ON_HOLD, "Put on hold")
+
+    @admin.action(description="Escalate…", permissions=["change"])
+    def escalate(self, request, queryset):
+        """Asks for the level and reason on an intermediate page, then escalates each."""
+        form = EscalateForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            level, reason = form.cleaned_data["level"], form.cleaned_data["reason"]
+            self._run(
+                request,
+                queryset,
+                f"Escalated to L{level}",
+                lambda t: services.escalate_ticket(
+                    ticket=t, level=level, reason=reason, actor=request.user
+                ),
+            )
+            return None
+        tickets = list(queryset.order_by("id")[:200])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Escalate tickets",
+            "opts": self.model._meta,
+            "form": form,
+            "tickets": tickets,
+            "count": queryset.count(),
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "support/admin/escalate.html", context)
+
+    @admin.action(description="Merge selected into the oldest", permissions=["change"])
+    def merge_duplicates(self, request, queryset):
+        tickets = list(queryset.order_by("created_at", "id")[:50])
+        if len(tickets) < 2:
+            self.message_user(request, "Select at least two tickets to merge.", messages.WARNING)
+            return
+        target = tickets[0]
+        self._run(
+            request,
+            tickets[1:],
+            f"Merged into {target.reference}",
+            lambda t: services.merge_tickets(source=t, target=target, actor=request.user),
+        )
+
+    # -- dashboard --
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="{}_{}_dashboard".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = DashboardForm(request.GET or None)
+        window = (None, None)
+        if form.is_bound and form.is_valid():
+            window = form.cleaned_data["window"]
+        metrics = selectors.support_metrics(
+            user=request.user, date_from=window[0], date_to=window[1]
+        )
+        statuses = [(s, S(s).label) for s in Ticket.ACTIVE_STATUSES]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Support dashboard",
+            "opts": self.model._meta,
+            "form": form,
+            "m": metrics,
+            "levels": [1, 2, 3, 4],
+            "status_rows": [(label, metrics.open_by_status[s]) for s, label in statuses],
+            "channel_rows": _duration_rows(metrics, "channel", Channel),
+            "priority_rows": _duration_rows(metrics, "priority", Priority),
+            "changelist_url": reverse("admin:support_ticket_changelist"),
+        }
+        return TemplateResponse(request, "support/admin/dashboard.html", context)
+
+
+def _duration_rows(metrics, group, choices):
+    return [
+        (label, metrics.first_response[group][value], metrics.resolution[group][value])
+        for value, label in choices.choices
+    ]
+
+
+# --- other support models ---------------------------------------------------------------------
+
+
+@admin.register(SLAPolicy)
+class SLAPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ["priority", "first_response_minutes", "resolution_minutes"]
+    ordering = ["priority"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["priority"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    list_display = [
+        "ticket",
+        "from_level",
+        "to_level",
+        "automatic",
+        "escalated_by",
+        "created_at",
+        "notified_at",
+        "reason",
+    ]
+    list_filter = ["automatic", "to_level"]
+    search_fields = ["reason"]
+    list_select_related = ["ticket", "escalated_by"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CSATRating)
+class CSATRatingAdmin(admin.ModelAdmin):
+    list_display = ["ticket", "rating", "comment", "created_at"]
+    list_filter = ["rating"]
+    list_select_related = ["ticket"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

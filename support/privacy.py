@@ -1,0 +1,178 @@
+"""Support data on account deletion and in customer exports.
+
+`erase_account` anonymizes the account's tickets (kept, without personal data, for service
+statistics), erases their messages, CSAT comments and escalation reasons, and scrubs the same
+data from the tickets' history rows. `EXPORT_TYPES["tickets"]` streams the account's tickets
+with their public messages (never an internal note).
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.db.models import CharField, FilteredRelation, Q, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from opsplatform.models import Account
+from opsplatform.registry import ErasureResult
+from support.models import CSATRating, Escalation, Ticket, TicketMessage, format_reference
+from support.services import insert_history_rows
+
+ERASED = "[erased]"
+ERASED_DOMAIN = "@erased.invalid"
+LEGAL_GROUND = "Legitimate interest: support statistics, kept without personal data"
+CHUNK = 500
+
+
+def _placeholder_email():
+    # Tickets keep a requester address (a row constraint), now one that identifies nobody.
+    return Concat(Value("erased-"), Cast("id", CharField()), Value(ERASED_DOMAIN))
+
+
+def _account_ticket_ids(account: Account) -> list[int]:
+    email = (account.user.email or "").strip()
+    condition = Q(account=account)
+    if email:
+        # Emails the person sent before their address was known to belong to the account.
+        condition |= Q(account__isnull=True, requester_email__iexact=email)
+    return list(Ticket.objects.filter(condition).values_list("id", flat=True).order_by("id"))
+
+
+def erase_account(account: Account, *, actor) -> list[ErasureResult]:
+    ids = _account_ticket_ids(account)
+    now = timezone.now()
+    counts = {"tickets": 0, "messages": 0, "history": 0, "csat": 0, "escalations": 0}
+    historical = Ticket.history.model
+    with transaction.atomic():
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            counts["tickets"] += Ticket.objects.filter(id__in=chunk).update(
+                subject=ERASED,
+                requester_email=_placeholder_email(),
+                requester_name="",
+                tags="",
+                chat_session_id="",
+                updated_at=now,
+            )
+            counts["messages"] += TicketMessage.objects.filter(ticket_id__in=chunk).update(
+                body=ERASED,
+                author_email="",
+                message_id="",
+            )
+            counts["csat"] += (
+                CSATRating.objects.filter(ticket_id__in=chunk)
+                .exclude(comment="")
+                .update(comment="")
+            )
+            counts["escalations"] += Escalation.objects.filter(ticket_id__in=chunk).update(
+                reason=ERASED
+            )
+            counts["history"] += historical.objects.filter(id__in=chunk).update(
+                subject=ERASED,
+                requester_email=_placeholder_email(),
+                requester_name="",
+                tags="",
+                chat_session_id="",
+                history_change_reason=None,
+            )
+            placeholders = ", ".join(["%s"] * len(chunk))
+            insert_history_rows(
+                where_sql=f"t.id IN ({placeholders})",
+                params=chunk,
+                reason="Personal data erased (account deletion)",
+                user_id=actor.pk if actor is not None and actor.is_authenticated else None,
+                now=now,
+            )
+    return [
+        ErasureResult("support tickets", "anonymized", counts["tickets"], LEGAL_GROUND),
+        ErasureResult("support ticket history", "anonymized", counts["history"], LEGAL_GROUND),
+        ErasureResult("support messages", "erased", counts["messages"]),
+        ErasureResult("support CSAT comments", "erased", counts["csat"]),
+        ErasureResult("support escalation reasons", "erased", counts["escalations"]),
+    ]
+
+
+TICKET_EXPORT_HEADER = [
+    "reference",
+    "channel",
+    "subject",
+    "status",
+    "priority",
+    "created_at",
+    "resolved_at",
+    "message_at",
+    "message_from",
+    "message",
+]
+AUTHOR_LABELS = {
+    TicketMessage.Author.REQUESTER: "you",
+    TicketMessage.Author.AGENT: "support",
+    TicketMessage.Author.SYSTEM: "system",
+}
+
+
+def _moment(value: dt.date | dt.datetime, *, end: bool) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    day = value + dt.timedelta(days=1) if end else value
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).isoformat() if value else ""
+
+
+def export_tickets(account: Account, date_from, date_to) -> tuple[list[str], Iterator[tuple]]:
+    """The account's tickets created in [date_from, date_to] (dates inclusive), one row per
+    public message (a ticket without one still has a row), streamed from one query."""
+    start = _moment(date_from, end=False)
+    end = _moment(date_to, end=not isinstance(date_to, dt.datetime))
+    qs = (
+        Ticket.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
+        .annotate(public=FilteredRelation("messages", condition=Q(messages__internal=False)))
+        .order_by("created_at", "id", "public__created_at", "public__id")
+        .values_list(
+            "id",
+            "channel",
+            "subject",
+            "status",
+            "priority",
+            "created_at",
+            "resolved_at",
+            "public__created_at",
+            "public__author_kind",
+            "public__body",
+        )
+    )
+
+    def rows():
+        for (
+            pk,
+            channel,
+            subject,
+            status,
+            priority,
+            created,
+            resolved,
+            message_at,
+            kind,
+            body,
+        ) in qs.iterator(chunk_size=2000):
+            yield (
+                format_reference(pk),
+                channel,
+                subject,
+                status,
+                priority,
+                _iso(created),
+                _iso(resolved),
+                _iso(message_at),
+                AUTHOR_LABELS.get(kind, ""),
+                body or "",
+            )
+
+    return list(TICKET_EXPORT_HEADER), rows()
+
+
+EXPORT_TYPES = {"tickets": export_tickets}

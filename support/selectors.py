@@ -1,0 +1,334 @@
+"""Reads of support data, with the tenant wall inside: a customer sees only their account's
+tickets and never an internal note; staff need the support permissions."""
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Avg, Count, F, Q, QuerySet
+from django.utils import timezone
+
+from opsplatform.errors import InvalidInput, NotFound
+from opsplatform.tenancy import account_of, is_staff, require_perm, scope_account_id
+from support.models import (
+    Channel,
+    CSATRating,
+    Priority,
+    Ticket,
+    TicketMessage,
+    parse_reference,
+)
+
+MAX_WINDOW_DAYS = 366
+BREACHED_LIST_SIZE = 50
+
+
+def can_see_internal(user) -> bool:
+    return is_staff(user) and user.has_perm("support.view_ticketmessage")
+
+
+def ticket_list(
+    *,
+    user,
+    account_id: int | None = None,
+    status: str | None = None,
+    priority: str | None = None,
+    channel: str | None = None,
+    level: int | None = None,
+    assignee: str | int | None = None,
+    tag: str | None = None,
+    breached: bool | None = None,
+    search: str | None = None,
+) -> QuerySet[Ticket]:
+    """Tickets the user may see, filtered; `assignee` is a user id, "me" or "none"."""
+    scoped = scope_account_id(user, account_id, perm="support.view_ticket")
+    qs = Ticket.objects.select_related("account", "assignee").order_by("-created_at", "-id")
+    if scoped is not None:
+        qs = qs.filter(account_id=scoped)
+    if status:
+        qs = qs.filter(status=status)
+    if priority:
+        qs = qs.filter(priority=priority)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if level is not None:
+        qs = qs.filter(escalation_level=level)
+    if assignee == "me":
+        qs = qs.filter(assignee_id=user.pk)
+    elif assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif assignee is not None:
+        qs = qs.filter(assignee_id=int(assignee))
+    if tag:
+        tag = tag.strip().lower()
+        qs = qs.filter(
+            Q(tags=tag)
+            | Q(tags__startswith=f"{tag},")
+            | Q(tags__endswith=f",{tag}")
+            | Q(tags__contains=f",{tag},")
+        )
+    if breached is not None:
+        condition = Ticket.breached_q(timezone.now())
+        qs = qs.filter(condition) if breached else qs.exclude(condition)
+    if search:
+        qs = qs.filter(search_q(search))
+    return qs
+
+
+def search_q(text: str) -> Q:
+    text = text.strip()
+    condition = (
+        Q(subject__icontains=text)
+        | Q(requester_email__icontains=text)
+        | Q(account__name__icontains=text)
+    )
+    ticket_id = parse_reference(text)
+    if ticket_id is not None:
+        condition |= Q(pk=ticket_id)
+    return condition
+
+
+def ticket_get(*, user, reference: str, for_update: bool = False) -> Ticket:
+    """A ticket the user may see, by reference (`SUP-000123`); another tenant's ticket is
+    simply not found."""
+    ticket_id = parse_reference(reference)
+    if ticket_id is None or not reference.strip().upper().startswith("SUP"):
+        raise NotFound("Ticket not found.")
+    qs = ticket_list(user=user).select_related("account__user", "merged_into")
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    try:
+        return qs.get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise NotFound("Ticket not found.") from None
+
+
+def ticket_messages(*, user, ticket: Ticket) -> QuerySet[TicketMessage]:
+    """The thread as the user may read it: customers never get internal notes."""
+    qs = ticket.messages.select_related("author").order_by("created_at", "id")
+    if not can_see_internal(user):
+        qs = qs.filter(internal=False)
+    return qs
+
+
+def customer_ticket_list(*, account) -> QuerySet[Ticket]:
+    return Ticket.objects.filter(account=account).order_by("-created_at", "-id")
+
+
+def customer_ticket_get(*, account, reference: str) -> Ticket:
+    ticket_id = parse_reference(reference)
+    if ticket_id is None:
+        raise NotFound("Ticket not found.")
+    ticket = (
+        Ticket.objects.filter(account=account, pk=ticket_id)
+        .select_related("csat", "merged_into")
+        .first()
+    )
+    if ticket is None:
+        raise NotFound("Ticket not found.")
+    return ticket
+
+
+def public_messages(*, ticket: Ticket) -> QuerySet[TicketMessage]:
+    return ticket.messages.filter(internal=False).order_by("created_at", "id")
+
+
+# --- dashboard metrics ------------------------------------------------------------------------
+
+
+@dataclass
+class Percentiles:
+    count: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+
+
+@dataclass
+class SupportMetrics:
+    date_from: dt.date
+    date_to: dt.date
+    created: int = 0
+    open_by_status: dict = field(default_factory=dict)  # status -> {level: n, "total": n}
+    open_by_level: dict = field(default_factory=dict)  # level -> n
+    open_total: int = 0
+    breached_total: int = 0
+    breached: list = field(default_factory=list)
+    first_response_met: int = 0
+    first_response_missed: int = 0
+    resolution_met: int = 0
+    resolution_missed: int = 0
+    csat_count: int = 0
+    csat_average: float | None = None
+    first_response: dict = field(default_factory=dict)  # "all"/"channel"/"priority" -> ...
+    resolution: dict = field(default_factory=dict)
+
+    @staticmethod
+    def _rate(met: int, missed: int) -> float | None:
+        return round(100 * met / (met + missed), 1) if met + missed else None
+
+    @property
+    def first_response_attainment(self) -> float | None:
+        return self._rate(self.first_response_met, self.first_response_missed)
+
+    @property
+    def resolution_attainment(self) -> float | None:
+        return self._rate(self.resolution_met, self.resolution_missed)
+
+
+def metrics_window(
+    date_from: dt.date | None, date_to: dt.date | None, *, default_days: int = 30
+) -> tuple[dt.date, dt.date]:
+    today = timezone.localdate()
+    date_to = date_to or today
+    date_from = date_from or date_to - dt.timedelta(days=default_days - 1)
+    if date_from > date_to:
+        raise InvalidInput("date_from must be on or before date_to.", field="date_from")
+    if (date_to - date_from).days + 1 > MAX_WINDOW_DAYS:
+        raise InvalidInput(f"The window is at most {MAX_WINDOW_DAYS} days.", field="date_from")
+    return date_from, date_to
+
+
+def _bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return start, end
+
+
+def _seconds_sql(end_column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM (t.{end_column} - t.created_at))"
+    return f"((julianday(t.{end_column}) - julianday(t.created_at)) * 86400.0)"
+
+
+def duration_percentiles(
+    *, end_field: str, group_field: str | None, start: dt.datetime, end: dt.datetime
+) -> dict[str, Percentiles]:
+    """Median and p90 (linear interpolation, like percentile_cont) of `end_field - created_at`
+    per group, for tickets created in [start, end). The database ranks the durations with
+    window functions and returns only the rows around each percentile (≤ 4 per group)."""
+    if end_field not in ("first_response_at", "resolved_at"):
+        raise ValueError(end_field)
+    if group_field not in (None, "channel", "priority"):
+        raise ValueError(group_field)
+    qn = connection.ops.quote_name
+    seconds = _seconds_sql(qn(end_field))
+    group = f"t.{qn(group_field)}" if group_field else "'all'"
+    wanted = " OR ".join(
+        f"rn = FLOOR({p} * (n - 1)) + 1 OR rn = CEILING({p} * (n - 1)) + 1" for p in (0.5, 0.9)
+    )
+    sql = (
+        f"SELECT grp, n, rn, secs FROM ("  # noqa: S608 (identifiers are whitelisted above)
+        f"SELECT {group} AS grp, {seconds} AS secs, "
+        f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {seconds}, t.id) AS rn, "
+        f"COUNT(*) OVER (PARTITION BY {group}) AS n "
+        f"FROM {qn(Ticket._meta.db_table)} t "
+        f"WHERE t.created_at >= %s AND t.created_at < %s AND t.{qn(end_field)} IS NOT NULL"
+        f") ranked WHERE {wanted}"
+    )
+    ops = connection.ops
+    rows: dict[str, tuple[int, dict[int, float]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
+        )
+        for grp, n, rn, secs in cursor.fetchall():
+            _count, values = rows.setdefault(str(grp), (int(n), {}))
+            values[int(rn)] = float(secs)
+    result = {}
+    for grp, (n, values) in rows.items():
+        result[grp] = Percentiles(
+            count=n,
+            median_seconds=_interpolate(values, n, 0.5),
+            p90_seconds=_interpolate(values, n, 0.9),
+        )
+    return result
+
+
+def _interpolate(values: dict[int, float], n: int, p: float) -> float:
+    position = p * (n - 1)
+    lo, hi = math.floor(position), math.ceil(position)
+    low, high = values[lo + 1], values[hi + 1]
+    return round(low + (high - low) * (position - lo), 1)
+
+
+def support_metrics(
+    *, user, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> SupportMetrics:
+    """The support dashboard: open tickets by status and level, SLA attainment, breached
+    tickets, and median/p90 first-response and resolution times by channel and priority for
+    tickets created in the window. A fixed number of aggregate queries."""
+    require_perm(user, "support.view_ticket")
+    date_from, date_to = metrics_window(date_from, date_to)
+    start, end = _bounds(date_from, date_to)
+    now = timezone.now()
+    m = SupportMetrics(date_from=date_from, date_to=date_to)
+
+    levels = (1, 2, 3, 4)
+    m.open_by_status = {s: {**dict.fromkeys(levels, 0), "total": 0} for s in Ticket.ACTIVE_STATUSES}
+    m.open_by_level = dict.fromkeys(levels, 0)
+    grouped = (
+        Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES)
+        .values_list("status", "escalation_level")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for status, level, n in grouped:
+        m.open_by_status[status][level] = n
+        m.open_by_status[status]["total"] += n
+        m.open_by_level[level] += n
+        m.open_total += n
+
+    breached = Ticket.objects.filter(Ticket.breached_q(now))
+    m.breached_total = breached.count()
+    m.breached = list(
+        breached.select_related("account", "assignee").order_by("first_response_due_at", "id")[
+            :BREACHED_LIST_SIZE
+        ]
+    )
+
+    window = Ticket.objects.filter(created_at__gte=start, created_at__lt=end)
+    first_due = F("first_response_due_at")
+    resolution_due = F("resolution_due_at")
+    totals = window.aggregate(
+        created=Count("id"),
+        first_met=Count("id", filter=Q(first_response_at__lte=first_due)),
+        first_missed=Count(
+            "id", filter=Q(first_response_at__gt=first_due) | Ticket.first_response_breached_q(now)
+        ),
+        resolution_met=Count("id", filter=Q(resolved_at__lte=resolution_due)),
+        resolution_missed=Count(
+            "id", filter=Q(resolved_at__gt=resolution_due) | Ticket.resolution_breached_q(now)
+        ),
+    )
+    m.created = totals["created"]
+    m.first_response_met = totals["first_met"]
+    m.first_response_missed = totals["first_missed"]
+    m.resolution_met = totals["resolution_met"]
+    m.resolution_missed = totals["resolution_missed"]
+    csat = CSATRating.objects.filter(
+        ticket__created_at__gte=start, ticket__created_at__lt=end
+    ).aggregate(n=Count("id"), avg=Avg("rating"))
+    m.csat_count = csat["n"]
+    m.csat_average = round(float(csat["avg"]), 2) if csat["avg"] is not None else None
+
+    for end_field, target in (
+        ("first_response_at", m.first_response),
+        ("resolved_at", m.resolution),
+    ):
+        overall = duration_percentiles(end_field=end_field, group_field=None, start=start, end=end)
+        target["all"] = overall.get("all", Percentiles())
+        for group_field, choices in (("channel", Channel), ("priority", Priority)):
+            found = duration_percentiles(
+                end_field=end_field, group_field=group_field, start=start, end=end
+            )
+            target[group_field] = {
+                value: found.get(value, Percentiles()) for value in choices.values
+            }
+    return m
+
+
+def account_for(user):
+    """The customer account acting, for faces that treat customers and staff differently."""
+    return None if is_staff(user) else account_of(user)

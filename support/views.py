@@ -1,0 +1,182 @@
+"""Customer support pages under /account/support/: my tickets, open one, a thread with a
+reply form, close/reopen, and the satisfaction rating after resolution."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from opsplatform.errors import DomainError, NotFound
+from opsplatform.tenancy import account_of
+from support import selectors, services
+from support.forms import RatingForm, ReplyForm, TicketForm
+from support.models import Channel, Ticket, TicketMessage
+
+PAGE_SIZE = 25
+
+
+def _account_or_none(request):
+    return account_of(request.user)
+
+
+def _no_account(request):
+    return render(request, "account/no_account.html", status=403)
+
+
+def _ticket(account, reference) -> Ticket:
+    try:
+        return selectors.customer_ticket_get(account=account, reference=reference)
+    except NotFound:
+        raise Http404("Ticket not found") from None
+
+
+@login_required
+def ticket_list(request):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    show = request.GET.get("show", "active")
+    qs = selectors.customer_ticket_list(account=account)
+    if show == "active":
+        qs = qs.exclude(status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED])
+    elif show == "done":
+        qs = qs.filter(status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED])
+    else:
+        show = "all"
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "support/ticket_list.html", {"page": page, "show": show})
+
+
+@login_required
+def ticket_create(request):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    form = TicketForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ticket = services.create_ticket(
+                subject=form.cleaned_data["subject"],
+                description=form.cleaned_data["description"],
+                priority=form.cleaned_data["priority"],
+                channel=Channel.WEB,
+                account=account,
+                actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+        else:
+            messages.success(
+                request,
+                f"Ticket {ticket.reference} opened. We will reply by email and on this page.",
+            )
+            return redirect("support:ticket_detail", reference=ticket.reference)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "support/ticket_form.html", {"form": form}, status=status)
+
+
+def _detail_context(ticket, **forms):
+    context = {
+        "ticket": ticket,
+        "thread": selectors.public_messages(ticket=ticket),
+        "reply_form": ReplyForm(),
+        "rating_form": RatingForm(),
+        "can_reply": ticket.status != Ticket.Status.CLOSED,
+        "can_close": ticket.status != Ticket.Status.CLOSED,
+        "can_reopen": ticket.status == Ticket.Status.RESOLVED,
+        "can_rate": ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+        and ticket.merged_into_id is None
+        and not hasattr(ticket, "csat"),
+    }
+    context.update(forms)
+    return context
+
+
+@login_required
+def ticket_detail(request, reference):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    ticket = _ticket(account, reference)
+    return render(request, "support/ticket_detail.html", _detail_context(ticket))
+
+
+@login_required
+@require_POST
+def ticket_reply(request, reference):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    ticket = _ticket(account, reference)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_message(
+                ticket=ticket,
+                body=form.cleaned_data["body"],
+                author=request.user,
+                author_kind=TicketMessage.Author.REQUESTER,
+                channel=Channel.WEB,
+            )
+        except DomainError as exc:
+            form.add_error("body" if exc.field == "body" else None, exc.detail)
+        else:
+            messages.success(request, "Reply sent.")
+            return redirect("support:ticket_detail", reference=ticket.reference)
+    return render(
+        request, "support/ticket_detail.html", _detail_context(ticket, reply_form=form), status=400
+    )
+
+
+@login_required
+@require_POST
+def ticket_status(request, reference):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    ticket = _ticket(account, reference)
+    wanted = {"close": Ticket.Status.CLOSED, "reopen": Ticket.Status.OPEN}.get(
+        request.POST.get("action", "")
+    )
+    if wanted is None:
+        messages.error(request, "Unknown action.")
+        return redirect("support:ticket_detail", reference=ticket.reference)
+    try:
+        services.update_ticket_status(
+            ticket=ticket, status=wanted, actor=request.user, by_customer=True
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request, "Ticket closed." if wanted == Ticket.Status.CLOSED else "Ticket reopened."
+        )
+    return redirect("support:ticket_detail", reference=ticket.reference)
+
+
+@login_required
+@require_POST
+def ticket_rate(request, reference):
+    account = _account_or_none(request)
+    if account is None:
+        return _no_account(request)
+    ticket = _ticket(account, reference)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.rate_ticket(
+                ticket=ticket,
+                rating=form.cleaned_data["rating"],
+                comment=form.cleaned_data["comment"],
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, "Thank you for your rating.")
+        return redirect("support:ticket_detail", reference=ticket.reference)
+    ticket = _ticket(account, reference)
+    return render(
+        request, "support/ticket_detail.html", _detail_context(ticket, rating_form=form), status=400
+    )
