@@ -491,3 +491,18 @@ def test_second_account_with_same_sponsor_name_gets_its_own_sponsor(api, other_a
 
     assert Sponsor.objects.filter(name="Acme").count() == 2
     assert AccountFactory._meta.model.objects.count() == 2
+
+
+def test_rate_limit_answers_429_json(api, monkeypatch):
+    from opsplatform.api import api as ninja_api
+
+    throttle = ninja_api.throttle[0]
+    monkeypatch.setattr(throttle, "num_requests", 3)
+    from django.core.cache import cache
+
+    cache.clear()
+    statuses = [api.get("me").status_code for _ in range(5)]
+
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3:] == [429, 429]
+    assert api.get("me").json()["code"] == "rate_limited"
