@@ -255,7 +255,7 @@ def _staff_only(request, perm: str) -> None:
     require_perm(request.user, perm)
 
 
-@router.post("/tickets", response=responses({201: TicketOut}), summary="Open a ticket")
+@router.post("/tickets", response=responses({201: TicketDetailOut}), summary="Open a ticket")
 def create_ticket(request, payload: TicketIn):
     """Customers open tickets on their own account (channel web, in_app or api). Staff open
     them for an account (`account_id`) or an email requester (`requester_email`)."""
