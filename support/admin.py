@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, linebreaks
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from opsplatform.admin import EstimatedCountPaginator
@@ -123,7 +124,7 @@ class TicketMessageInline(ReadOnlyInline):
     @admin.display(description="Kind")
     def kind_display(self, obj):
         if obj.internal:
-            return format_html('<span class="support-note">Internal note</span>')
+            return mark_safe('<span class="support-note">Internal note</span>')
         if obj.author_kind == TicketMessage.Author.AGENT:
             sent = " · emailed" if obj.emailed_at else ""
             return format_html('<span class="support-reply">Public reply{}</span>', sent)
@@ -521,10 +522,11 @@ class TicketAdmin(SimpleHistoryAdmin):
         return super().response_change(request, obj)
 
     def construct_change_message(self, request, form, formsets, add=False):
+        # The read-only inlines are never saved, so only the form's fields are described.
         return (
             []
             if getattr(request, "_support_error", None)
-            else super().construct_change_message(request, form, formsets, add)
+            else super().construct_change_message(request, form, [], add)
         )
 
     # -- actions --

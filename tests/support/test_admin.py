@@ -1,0 +1,339 @@
+"""The agents' admin: changelist columns, filters, search and query budget; actions including
+the escalate page; reply and internal-note forms; read-only status; history."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from support import services
+from support.models import Escalation, Priority, Ticket, TicketMessage
+from tests.factories import AccountFactory
+from tests.support.factories import make_agent, make_ticket, reply
+
+pytestmark = pytest.mark.django_db
+S = Ticket.Status
+CHANGELIST = "admin:support_ticket_changelist"
+
+
+@pytest.fixture
+def desk(client, agent):
+    client.force_login(agent)
+    return client
+
+
+def change_url(ticket):
+    return reverse("admin:support_ticket_change", args=[ticket.pk])
+
+
+def change_data(client, ticket, **fields):
+    """What the change form posts: its editable fields plus empty inline management forms."""
+    response = client.get(change_url(ticket))
+    assert response.status_code == 200
+    data = {
+        "subject": ticket.subject,
+        "priority": ticket.priority,
+        "tags": ticket.tags,
+        "assignee": ticket.assignee_id or "",
+        "reply": "",
+        "internal_note": "",
+        "transition": "",
+        "transition_notes": "",
+        "_save": "Save",
+    }
+    for inline in response.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "0",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "1000",
+            }
+        )
+    data.update(fields)
+    return data
+
+
+def test_changelist_shows_the_queue_with_breached_highlighted(desk, clock):
+    late = make_ticket(subject="Late one", priority=Priority.URGENT)
+    clock.advance(minutes=45)
+    fresh = make_ticket(subject="Fresh one")
+
+    page = desk.get(reverse(CHANGELIST)).content.decode()
+
+    for text in (late.reference, fresh.reference, "Late one", "L2", "Urgent", "Web form"):
+        assert text in page
+    assert page.count("support-sla-breached") == 1
+    assert "breached" in page
+
+
+def _changelist_queries(client, **params):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse(CHANGELIST), params)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _bulk_tickets(n, account, agent):
+    now = timezone.now()
+    Ticket.objects.bulk_create(
+        [
+            Ticket(
+                account=account,
+                requester_email="x@example.com",
+                channel="web",
+                subject=f"Bulk {i}",
+                priority="normal",
+                assignee=agent if i % 2 else None,
+                created_at=now,
+                updated_at=now,
+                first_response_due_at=now,
+                resolution_due_at=now + dt.timedelta(days=1),
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def test_changelist_costs_the_same_at_10_and_500_tickets(desk, agent):
+    account = AccountFactory()
+    desk.get(reverse(CHANGELIST))  # warm the session and permission caches
+    _bulk_tickets(10, account, agent)
+    at_10 = _changelist_queries(desk)
+    filtered_10 = _changelist_queries(desk, assignee="me", breached="yes", status="new")
+    _bulk_tickets(490, account, agent)
+    at_500 = _changelist_queries(desk)
+    filtered_500 = _changelist_queries(desk, assignee="me", breached="yes", status="new")
+    assert at_10 == at_500
+    assert filtered_10 == filtered_500
+
+
+def test_filters_mine_and_breached(desk, agent, clock):
+    mine = make_ticket(subject="Assigned to me")
+    services.assign_ticket(ticket=mine, assignee=agent, actor=agent)
+    late = make_ticket(subject="Overdue", priority=Priority.URGENT)
+    clock.advance(hours=1)
+    other = make_ticket(subject="Someone else's")
+
+    mine_page = desk.get(reverse(CHANGELIST), {"assignee": "me"}).content.decode()
+    breached_page = desk.get(reverse(CHANGELIST), {"breached": "yes"}).content.decode()
+
+    assert "Assigned to me" in mine_page and "Overdue" not in mine_page
+    assert "Overdue" in breached_page and other.subject not in breached_page
+    assert late.reference in breached_page
+
+
+def test_search_by_reference_and_requester(desk):
+    target = make_ticket(subject="Find me")
+    make_ticket(subject="Not me")
+    for term in (target.reference, target.reference.lower(), target.requester_email):
+        page = desk.get(reverse(CHANGELIST), {"q": term}).content.decode()
+        assert "Find me" in page and "Not me" not in page
+
+
+def _action(client, name, tickets, **extra):
+    return client.post(
+        reverse(CHANGELIST),
+        {"action": name, ACTION_CHECKBOX_NAME: [t.pk for t in tickets], **extra},
+    )
+
+
+def test_assign_to_me_resolve_and_close_actions(desk, agent):
+    one, two = make_ticket(), make_ticket()
+
+    _action(desk, "assign_to_me", [one, two])
+    _action(desk, "resolve", [one])
+    _action(desk, "close", [one, two])
+
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert one.assignee == agent == two.assignee
+    assert one.status == two.status == S.CLOSED
+    assert one.resolved_at is not None and two.resolved_at is None
+    assert one.history.filter(history_user=agent).count() == 3
+
+
+def test_forbidden_transition_action_is_skipped_with_a_message(desk):
+    ticket = make_ticket()
+    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+    response = _action(desk, "resolve", [ticket])
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == S.CLOSED
+    page = desk.get(reverse(CHANGELIST)).content.decode()
+    assert "Skipped" in page and "cannot move from closed to resolved" in page
+
+
+def test_escalate_action_asks_for_level_and_reason(desk, agent, django_capture_on_commit_callbacks):
+    l3 = make_agent(3, email="l3@opsplatform.local")
+    tickets = [make_ticket(), make_ticket()]
+
+    page = _action(desk, "escalate", tickets)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Escalate to level" in html and 'name="reason"' in html
+    assert not Escalation.objects.exists()
+
+    missing_reason = _action(desk, "escalate", tickets, apply="1", level="3", reason="")
+    assert missing_reason.status_code == 200
+    assert "This field is required" in missing_reason.content.decode()
+    assert not Escalation.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = _action(desk, "escalate", tickets, apply="1", level="3", reason="Needs engineering")
+    assert done.status_code == 302
+    assert (
+        Escalation.objects.filter(
+            to_level=3, reason="Needs engineering", escalated_by=agent
+        ).count()
+        == 2
+    )
+    assert [m.to for m in mail.outbox] == [[l3.email], [l3.email]]
+
+
+def test_change_form_reply_note_and_transition(desk, agent, django_capture_on_commit_callbacks):
+    ticket = make_ticket(subject="Broken link")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = desk.post(
+            change_url(ticket),
+            change_data(
+                desk,
+                ticket,
+                reply="Fixed, please retry.",
+                internal_note="Was a CDN issue",
+                transition=S.PENDING,
+                transition_notes="waiting for confirmation",
+            ),
+        )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    ticket.refresh_from_db()
+    assert ticket.status == S.PENDING
+    assert ticket.first_response_at is not None
+    bodies = list(ticket.messages.values_list("body", "internal"))
+    assert ("Fixed, please retry.", False) in bodies
+    assert ("Was a CDN issue", True) in bodies
+    assert len(mail.outbox) == 1
+    assert "Fixed, please retry." in mail.outbox[0].body
+    assert "CDN" not in mail.outbox[0].body
+    page = desk.get(change_url(ticket)).content.decode()
+    assert "Internal note" in page and "Was a CDN issue" in page
+    assert page.index("Was a CDN issue") < page.index('name="reply"')  # thread above the form
+
+
+def test_change_form_edits_priority_and_assignee_through_services(desk, agent):
+    ticket = make_ticket(priority=Priority.NORMAL)
+    response = desk.post(
+        change_url(ticket),
+        change_data(desk, ticket, priority=Priority.URGENT, assignee=agent.pk, tags="vip, billing"),
+    )
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.priority == Priority.URGENT and ticket.escalation_level == 2
+    assert ticket.assignee == agent
+    assert ticket.tags == "billing,vip"
+
+
+def test_status_is_read_only_on_the_form(desk):
+    ticket = make_ticket()
+    desk.post(change_url(ticket), change_data(desk, ticket, status=S.CLOSED, escalation_level="4"))
+    ticket.refresh_from_db()
+    assert ticket.status == S.NEW and ticket.escalation_level == 1
+
+
+def test_a_move_the_table_forbids_is_a_form_error(desk):
+    ticket = make_ticket()
+    services.update_ticket_status(ticket=ticket, status=S.RESOLVED)
+    response = desk.post(
+        change_url(ticket),
+        change_data(desk, ticket, reply="Reply that must not be stored", transition=S.PENDING),
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == S.RESOLVED
+    assert not ticket.messages.filter(author_kind=TicketMessage.Author.AGENT).exists()
+
+
+def test_a_service_refusal_saves_nothing_of_the_form(desk):
+    ticket = make_ticket()
+    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+    response = desk.post(
+        change_url(ticket),
+        change_data(
+            desk,
+            ticket,
+            subject="New subject",
+            internal_note="note",
+            reply="Reply that must not be stored",
+        ),
+    )
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.subject != "New subject"
+    assert not ticket.messages.filter(author_kind=TicketMessage.Author.AGENT).exists()
+    page = desk.get(change_url(ticket)).content.decode()
+    assert "Nothing was saved" in page and "closed" in page
+
+
+def test_add_form_opens_a_ticket_through_the_service(desk, agent):
+    response = desk.post(
+        reverse("admin:support_ticket_add"),
+        {
+            "requester_email": "caller@example.com",
+            "channel": "email",
+            "subject": "Phoned in",
+            "priority": "high",
+            "tags": "",
+            "description": "Caller cannot log in",
+            "messages-TOTAL_FORMS": "0",
+            "messages-INITIAL_FORMS": "0",
+            "escalations-TOTAL_FORMS": "0",
+            "escalations-INITIAL_FORMS": "0",
+            "csat-TOTAL_FORMS": "0",
+            "csat-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    ticket = Ticket.objects.get()
+    assert ticket.subject == "Phoned in"
+    assert ticket.first_response_due_at == ticket.created_at + dt.timedelta(hours=2)
+    assert ticket.messages.get().body == "Caller cannot log in"
+    assert ticket.history.get().history_user == agent
+
+
+def test_history_page(desk, agent):
+    ticket = make_ticket()
+    services.escalate_ticket(ticket=ticket, level=2, reason="tricky", actor=agent)
+    page = desk.get(reverse("admin:support_ticket_history", args=[ticket.pk]))
+    assert page.status_code == 200
+    assert "Escalated to L2: tricky" in page.content.decode()
+
+
+def test_tickets_cannot_be_deleted(desk):
+    ticket = make_ticket()
+    response = desk.post(reverse("admin:support_ticket_delete", args=[ticket.pk]), {"post": "yes"})
+    assert response.status_code == 403
+    assert Ticket.objects.filter(pk=ticket.pk).exists()
+
+
+def test_staff_without_support_group_cannot_open_the_queue(client):
+    from tests.factories import staff_in
+
+    client.force_login(staff_in())
+    assert client.get(reverse(CHANGELIST)).status_code == 403
+    assert client.get(reverse("admin:support_ticket_dashboard")).status_code == 403
+
+
+def test_reply_in_admin_is_seen_in_api_thread(desk, agent, api, account):
+    ticket = make_ticket(account=account)
+    reply(ticket, agent, "Visible", internal=False)
+    messages = api.get(f"support/tickets/{ticket.reference}").json()["messages"]
+    assert messages[-1]["body"] == "Visible"
