@@ -103,11 +103,16 @@ def seed_demo(ctx) -> None:
     chosen = [a for a in ctx.accounts if a.id in demo_ids or rng.random() < ACCOUNT_SHARE]
 
     tickets, plans = [], []
+    showcase = 0  # the demo logins' tickets walk through every status, channel and level
     for n, acc in enumerate(chosen):
         count = rng.randint(4, 6) if acc.id in demo_ids else rng.randint(1, 3)
         for _ in range(count):
-            unknown = acc.id not in demo_ids and rng.random() < 0.08
-            ticket, plan = _ticket(rng, now, acc, targets, agents, unknown, n)
+            # Every 12th other ticket is an email from a sender with no account.
+            unknown = acc.id not in demo_ids and len(tickets) % 12 == 5
+            forced = None
+            if acc.id in demo_ids:
+                forced, showcase = showcase, showcase + 1
+            ticket, plan = _ticket(rng, now, acc, targets, agents, unknown, n, forced)
             tickets.append(ticket)
             plans.append(plan)
     Ticket.objects.bulk_create(tickets, batch_size=2000)
@@ -134,12 +139,18 @@ def seed_demo(ctx) -> None:
     ctx.counts["support_csat"] = len(ratings)
 
 
-def _ticket(rng, now, acc, targets, agents, unknown, n):
+def _ticket(rng, now, acc, targets, agents, unknown, n, forced):
     status = rng.choices(list(STATUSES), weights=STATUSES.values())[0]
     priority = rng.choices(list(PRIORITIES), weights=PRIORITIES.values())[0]
     channel = (
         Channel.EMAIL if unknown else rng.choices(list(CHANNELS), weights=CHANNELS.values())[0]
     )
+    bonus = rng.choices([0, 1, 2], weights=[70, 22, 8])[0]
+    if forced is not None:
+        status = list(STATUSES)[forced % len(STATUSES)]
+        channel = list(CHANNELS)[forced % len(CHANNELS)]
+        priority = list(PRIORITIES)[forced % len(PRIORITIES)]
+        bonus = forced % 3
     first, resolution = targets[priority]
     if status == S.NEW:
         age = dt.timedelta(minutes=rng.randint(5, 16 * 60))
@@ -151,7 +162,7 @@ def _ticket(rng, now, acc, targets, agents, unknown, n):
     created = min(created, now - dt.timedelta(minutes=5))
     problem = rng.randrange(len(PROBLEMS))
     base = initial_level(priority)
-    level = min(4, base + rng.choices([0, 1, 2], weights=[70, 22, 8])[0])
+    level = min(4, base + bonus)
     ticket = Ticket(
         account_id=None if unknown else acc.id,
         requester_email=f"listener{n}@example.net" if unknown else acc.email,
