@@ -1,8 +1,58 @@
 from django.apps import AppConfig
 
 
+def deletion_banner(request, account) -> list[str]:
+    """While the account's deletion is pending, every page says when it will happen."""
+    from userflows.selectors import pending_deletion
+
+    pending = pending_deletion(account)
+    if pending is None:
+        return []
+    if pending.status == pending.Status.FAILED or pending.scheduled_for <= pending.requested_at:
+        return ["Your account is being deleted."]
+    return [
+        f"Your account is scheduled for deletion on {pending.scheduled_for:%B %-d, %Y}. "
+        "You can cancel this on the Delete account page until then."
+    ]
+
+
 class UserflowsConfig(AppConfig):
     """Customer self-service: data export, billing, account deletion."""
 
     name = "userflows"
     verbose_name = "Self-serve flows"
+    account_nav = [
+        ("Exports", "userflows:exports"),
+        ("Billing", "userflows:billing"),
+        ("Delete account", "userflows:delete"),
+    ]
+    group_permissions = {
+        "operations": [
+            "userflows.view_exportrequest",
+            "userflows.view_subscription",
+            "userflows.view_invoice",
+            "userflows.view_plan",
+            "userflows.view_paymentmethod",
+        ],
+        "compliance": [
+            "userflows.view_exportrequest",
+            "userflows.view_deletionrequest",
+            "userflows.view_deletioncertificate",
+        ],
+        "support_l2": ["userflows.view_subscription", "userflows.view_invoice"],
+        "support_l3": [
+            "userflows.view_subscription",
+            "userflows.view_invoice",
+            "userflows.view_exportrequest",
+        ],
+        "support_l4": [
+            "userflows.view_subscription",
+            "userflows.view_invoice",
+            "userflows.view_exportrequest",
+            "userflows.view_deletionrequest",
+        ],
+    }
+
+    @staticmethod
+    def account_banners(request, account) -> list[str]:
+        return deletion_banner(request, account)

@@ -1,0 +1,467 @@
+"""The shared domain's part in privacy requests: the data types a customer can export, and the
+erasure of an account's personal data from the core tables (and their history) on deletion.
+
+Also the export-type contract other apps' `privacy.py` may reuse: an export type is a callable
+`(account, date_from, date_to) -> (header, rows)` that streams rows; a `QueryExport` adds
+`count(...)` (for progress) and, where the exporter may use PostgreSQL's COPY, `copy_sql(...)`
+returning the same rows as one SELECT whose text columns are already formula-safe.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from functools import reduce
+from importlib import import_module
+from operator import or_
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import (
+    Case,
+    CharField,
+    DecimalField,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
+
+from opsplatform.models import Account, ApiToken, Campaign, CampaignMetric, Sponsor, UsageEvent
+from opsplatform.registry import ErasureResult
+
+logger = logging.getLogger(__name__)
+
+# Cells starting with these are run as formulas by spreadsheet programs (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading quote disarms formula characters."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def formula_safe_sql(field: str):
+    """The same rule as `formula_safe`, as a SQL expression over a text column."""
+    starts = reduce(or_, (Q(**{f"{field}__startswith": p}) for p in FORMULA_PREFIXES))
+    return Case(
+        When(starts, then=Concat(Value("'"), F(field))), default=F(field), output_field=CharField()
+    )
+
+
+def subject_reference(account_id: int) -> str:
+    """A stable pseudonym for an account: links kept records (invoices, certificates) to one
+    erased subject without saying who it was (keyed with SECRET_KEY, not reversible)."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"privacy-subject:{account_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"subj_{digest[:20]}"
+
+
+def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start of date_from, start of the day after date_to) in UTC."""
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(date_to, dt.time.min, tzinfo=dt.UTC) + dt.timedelta(days=1)
+    return start, end
+
+
+# --- export types -----------------------------------------------------------------------------
+
+Rows = Iterator[tuple]
+QueryBuilder = Callable[[Account, dt.date, dt.date], QuerySet]
+
+
+class QueryExport:
+    """An export type backed by one `values_list` queryset, streamed with `iterator()`."""
+
+    chunk_size = 2000
+
+    def __init__(
+        self,
+        header: list[str],
+        query: QueryBuilder,
+        *,
+        copy_query: QueryBuilder | None = None,
+        count_query: QueryBuilder | None = None,
+    ):
+        self.header = header
+        self.query = query
+        self.count_query = count_query or query
+        if copy_query is not None:
+            self.copy_query = copy_query
+
+    def __call__(self, account, date_from, date_to) -> tuple[list[str], Rows]:
+        rows = self.query(account, date_from, date_to).iterator(chunk_size=self.chunk_size)
+        return list(self.header), rows
+
+    def count(self, account, date_from, date_to) -> int:
+        return self.count_query(account, date_from, date_to).count()
+
+    def copy_sql(self, account, date_from, date_to) -> tuple[str, tuple] | None:
+        """(sql, params) of the rows with formula-safe text, for COPY; None if unsupported."""
+        build = getattr(self, "copy_query", None)
+        if build is None:
+            return None
+        qs = build(account, date_from, date_to)
+        sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+        return sql, tuple(params)
+
+
+def _campaigns(account, date_from, date_to):
+    return (
+        Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
+        .order_by("starts_on", "id")
+        .values_list(
+            "id",
+            "name",
+            "sponsor__name",
+            "starts_on",
+            "ends_on",
+            "deal_value",
+            "status",
+            "renewed_from_id",
+            "created_at",
+        )
+    )
+
+
+def _metrics(account, date_from, date_to):
+    return CampaignMetric.objects.filter(
+        campaign__account=account, date__gte=date_from, date__lte=date_to
+    ).order_by("campaign_id", "date")
+
+
+METRIC_COLUMNS = ("date", "impressions", "clicks", "conversions", "revenue", "spend")
+
+
+def _analytics(account, date_from, date_to):
+    return _metrics(account, date_from, date_to).values_list(
+        "campaign_id", "campaign__name", *METRIC_COLUMNS
+    )
+
+
+def _analytics_formula_safe(account, date_from, date_to):
+    return (
+        _metrics(account, date_from, date_to)
+        .annotate(safe_campaign_name=formula_safe_sql("campaign__name"))
+        .values_list("campaign_id", "safe_campaign_name", *METRIC_COLUMNS)
+    )
+
+
+class Ratio(Func):
+    """numerator / denominator rounded to 4 places, NULL when the denominator is 0. Exact
+    numeric on PostgreSQL; SQLite has no decimal type, so it divides as REAL (else 600/400
+    would be integer division)."""
+
+    output_field = DecimalField(max_digits=20, decimal_places=4)
+
+    def _parts(self, compiler):
+        numerator, num_params = compiler.compile(self.source_expressions[0])
+        denominator, den_params = compiler.compile(self.source_expressions[1])
+        return numerator, denominator, (*num_params, *den_params)
+
+    def as_sql(self, compiler, connection, **extra):
+        numerator, denominator, params = self._parts(compiler)
+        return f"ROUND(({numerator}) / NULLIF({denominator}, 0), 4)", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        numerator, denominator, params = self._parts(compiler)
+        return f"ROUND(CAST(({numerator}) AS REAL) / NULLIF({denominator}, 0), 4)", params
+
+
+def _reports(account, date_from, date_to):
+    """One row per campaign overlapping the range, its delivery summed over the range, with
+    ROI = (revenue - spend) / spend and ROAS = revenue / spend computed in SQL."""
+    in_range = Q(metrics__date__gte=date_from, metrics__date__lte=date_to)
+    money = DecimalField(max_digits=16, decimal_places=2)
+    zero = Value(Decimal("0.00"))
+    return (
+        Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
+        .annotate(
+            total_impressions=Coalesce(Sum("metrics__impressions", filter=in_range), 0),
+            total_clicks=Coalesce(Sum("metrics__clicks", filter=in_range), 0),
+            total_conversions=Coalesce(Sum("metrics__conversions", filter=in_range), 0),
+            total_revenue=Coalesce(
+                Sum("metrics__revenue", filter=in_range), zero, output_field=money
+            ),
+            total_spend=Coalesce(Sum("metrics__spend", filter=in_range), zero, output_field=money),
+        )
+        .annotate(
+            roi=Ratio(F("total_revenue") - F("total_spend"), F("total_spend")),
+            roas=Ratio(F("total_revenue"), F("total_spend")),
+        )
+        .order_by("starts_on", "id")
+        .values_list(
+            "id",
+            "name",
+            "sponsor__name",
+            "starts_on",
+            "ends_on",
+            "total_impressions",
+            "total_clicks",
+            "total_conversions",
+            "total_revenue",
+            "total_spend",
+            "roi",
+            "roas",
+        )
+    )
+
+
+def _report_count(account, date_from, date_to):
+    return Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
+
+
+def _usage_events(account, date_from, date_to):
+    start, end = day_bounds(date_from, date_to)
+    return (
+        UsageEvent.objects.filter(account=account, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by("occurred_at", "id")
+        .values_list("id", "type", "occurred_at", "properties", "idempotency_key", "received_at")
+    )
+
+
+def _profile(account, date_from, date_to):
+    """The profile is not dated: the range does not apply."""
+    return Account.objects.filter(id=account.id).values_list(
+        "id",
+        "name",
+        "user__email",
+        "user__first_name",
+        "user__last_name",
+        "user__username",
+        "persona__slug",
+        "plan",
+        "country",
+        "created_at",
+        "user__last_login",
+    )
+
+
+EXPORT_TYPES = {
+    "campaigns": QueryExport(
+        [
+            "campaign_id",
+            "name",
+            "sponsor",
+            "starts_on",
+            "ends_on",
+            "deal_value",
+            "status",
+            "renewed_from_id",
+            "created_at",
+        ],
+        _campaigns,
+    ),
+    "analytics": QueryExport(
+        [
+            "campaign_id",
+            "campaign",
+            "date",
+            "impressions",
+            "clicks",
+            "conversions",
+            "revenue",
+            "spend",
+        ],
+        _analytics,
+        copy_query=_analytics_formula_safe,
+    ),
+    "reports": QueryExport(
+        [
+            "campaign_id",
+            "campaign",
+            "sponsor",
+            "starts_on",
+            "ends_on",
+            "impressions",
+            "clicks",
+            "conversions",
+            "revenue",
+            "spend",
+            "roi",
+            "roas",
+        ],
+        _reports,
+        count_query=_report_count,
+    ),
+    "account": QueryExport(
+        [
+            "account_id",
+            "name",
+            "email",
+            "first_name",
+            "last_name",
+            "username",
+            "persona",
+            "plan",
+            "country",
+            "created_at",
+            "last_login",
+        ],
+        _profile,
+    ),
+    "usage_events": QueryExport(
+        ["event_id", "type", "occurred_at", "properties", "idempotency_key", "received_at"],
+        _usage_events,
+    ),
+}
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+ERASED_CHANGE_REASON = "anonymized: account deleted"
+
+
+def erase_account(account: Account, *, actor) -> list[ErasureResult]:
+    """Erase or irreversibly anonymize the account's personal data in the shared domain:
+    the user, their sessions, API tokens and login records, usage events, names of the
+    account, its sponsors and campaigns — and the history rows holding copies of them.
+    Campaign figures stay, anonymized, for aggregate statistics. Runs inside the caller's
+    transaction; running it again finds nothing more to erase."""
+    user = account.user
+    identities = {v for v in (user.get_username(), user.email) if v}
+    results = [
+        ErasureResult("sessions", "erased", _delete_sessions(user.pk)),
+        ErasureResult("api tokens", "erased", _delete_api_tokens(user.pk)),
+        ErasureResult(
+            "usage events", "erased", UsageEvent.objects.filter(account=account).delete()[0]
+        ),
+        ErasureResult("login records", "erased", _delete_login_records(identities)),
+        ErasureResult("admin log entries", "anonymized", _scrub_log_entries(account)),
+        ErasureResult("sponsor names", "anonymized", _anonymize_sponsors(account)),
+        *_anonymize_campaigns(account, actor),
+        ErasureResult("account profile", "anonymized", _anonymize_account(account, actor)),
+        ErasureResult("user login", "anonymized", _anonymize_user(user)),
+    ]
+    return results
+
+
+def _delete_sessions(user_id: int) -> int:
+    """Sessions store the user id inside signed data: decode each to find the user's."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    get_model = getattr(store_class, "get_model_class", None)
+    if get_model is None:  # cache- or cookie-only sessions: nothing stored server-side to find
+        return 0
+    wanted = str(user_id)
+    keys = []
+    for key, data in (
+        get_model().objects.values_list("session_key", "session_data").iterator(chunk_size=2000)
+    ):
+        decoded = store_class().decode(data)
+        if str(decoded.get("_auth_user_id", "")) == wanted:
+            keys.append(key)
+    for key in keys:
+        store_class(session_key=key).delete()
+    return len(keys)
+
+
+def _delete_api_tokens(user_id: int) -> int:
+    count = ApiToken.objects.filter(user_id=user_id).delete()[0]
+    ApiToken.history.filter(user_id=user_id).delete()
+    return count
+
+
+def _delete_login_records(identities: set[str]) -> int:
+    if not identities or not apps.is_installed("axes"):
+        return 0
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    total = 0
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        total += model.objects.filter(username__in=identities).delete()[0]
+    return total
+
+
+def _scrub_log_entries(account: Account) -> int:
+    """Admin log lines repeat an object's name: scrub those about this account's objects."""
+    targets = [
+        (Account, [account.pk]),
+        (get_user_model(), [account.user_id]),
+        (Campaign, Campaign.objects.filter(account=account).values_list("id", flat=True)),
+        (Sponsor, Sponsor.objects.filter(account=account).values_list("id", flat=True)),
+    ]
+    total = 0
+    for model, ids in targets:
+        content_type = ContentType.objects.get_for_model(model)
+        id_strings = [str(i) for i in ids]
+        for start in range(0, len(id_strings), 1000):
+            total += LogEntry.objects.filter(
+                content_type=content_type, object_id__in=id_strings[start : start + 1000]
+            ).update(object_repr=f"{model._meta.verbose_name} (erased)", change_message="")
+    return total
+
+
+def _anonymize_sponsors(account: Account) -> int:
+    return Sponsor.objects.filter(account=account).update(
+        name=Concat(Value("Sponsor "), Cast("id", CharField()))
+    )
+
+
+def _anonymize_campaigns(account: Account, actor) -> list[ErasureResult]:
+    qs = Campaign.objects.filter(account=account)
+    count = qs.update(name=Concat(Value("Campaign "), Cast("id", CharField())))
+    scrubbed = Campaign.history.filter(account_id=account.pk).update(
+        name=Concat(Value("Campaign "), Cast("id", CharField())), history_change_reason=None
+    )
+    # The sweep bypassed save(): write the history rows that record it.
+    batch = []
+    for campaign in qs.iterator(chunk_size=1000):
+        batch.append(campaign)
+        if len(batch) == 1000:
+            Campaign.history.bulk_history_create(
+                batch, update=True, default_user=actor, default_change_reason=ERASED_CHANGE_REASON
+            )
+            batch = []
+    Campaign.history.bulk_history_create(
+        batch, update=True, default_user=actor, default_change_reason=ERASED_CHANGE_REASON
+    )
+    metrics = CampaignMetric.objects.filter(campaign__account=account).count()
+    return [
+        ErasureResult("campaign names", "anonymized", count),
+        ErasureResult("campaign history rows", "anonymized", scrubbed),
+        ErasureResult(
+            "campaign figures and daily metrics",
+            "kept",
+            count + metrics,
+            "Anonymized aggregate statistics: no longer personal data (GDPR Recital 26).",
+        ),
+    ]
+
+
+def _anonymize_account(account: Account, actor) -> int:
+    pseudonym = f"Deleted account {account.pk}"
+    scrubbed = Account.history.filter(id=account.pk).update(
+        name=pseudonym, history_change_reason=None
+    )
+    if account.name != pseudonym:
+        account.name = pseudonym
+        account._history_user = actor
+        account._change_reason = ERASED_CHANGE_REASON
+        account.save(update_fields=["name"])
+    return scrubbed + 1
+
+
+def _anonymize_user(user) -> int:
+    user.username = f"deleted-{user.pk}"
+    user.email = ""
+    user.first_name = ""
+    user.last_name = ""
+    user.is_active = False
+    user.is_staff = False
+    user.is_superuser = False
+    user.set_unusable_password()
+    user.save()
+    user.groups.clear()
+    user.user_permissions.clear()
+    return 1

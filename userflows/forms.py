@@ -1,0 +1,150 @@
+"""Forms of the account pages; services re-check everything they need."""
+
+import datetime as dt
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from opsplatform.models import Account
+from userflows.billing.local_provider import TEST_CARD_LABELS
+from userflows.models import ExportRequest, Subscription
+from userflows.services.billing import CUSTOMER_REASONS
+
+TYPE_LABELS = {
+    "campaigns": "Campaigns",
+    "analytics": "Analytics (daily metrics)",
+    "reports": "Reports (per-campaign summaries with ROI and ROAS)",
+    "account": "Account profile",
+    "usage_events": "Usage events",
+    "invoices": "Invoices",
+    "tickets": "Support tickets",
+}
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise forms.ValidationError("This field contains a character that is not allowed.")
+    return value
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(
+        choices=ExportRequest.Format.choices, initial="csv", widget=forms.RadioSelect
+    )
+    data_types = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, label="Data to include"
+    )
+    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, export_types: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["data_types"].choices = [
+            (t, TYPE_LABELS.get(t, t.replace("_", " ").capitalize())) for t in export_types
+        ]
+        today = timezone.localdate()
+        self.fields["data_types"].initial = list(export_types)
+        self.fields["date_from"].initial = today - dt.timedelta(days=365)
+        self.fields["date_to"].initial = today
+
+
+class PaymentMethodForm(forms.Form):
+    payment_method_id = forms.CharField(label="Card", max_length=255)
+
+    def __init__(self, *args, provider: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        if provider == Subscription.Provider.LOCAL:
+            self.fields["payment_method_id"] = forms.ChoiceField(
+                label="Card",
+                choices=list(TEST_CARD_LABELS.items()),
+                widget=forms.RadioSelect,
+                help_text="The built-in billing uses test cards; no real card is charged.",
+            )
+        else:
+            self.fields["payment_method_id"].label = "Stripe payment method id"
+            self.fields[
+                "payment_method_id"
+            ].help_text = (
+                "The pm_… id your card form at Stripe returned. We never see card numbers."
+            )
+
+    def clean_payment_method_id(self):
+        return _no_nul(self.cleaned_data["payment_method_id"])
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="Why are you canceling?",
+        choices=[("", "Choose a reason")] + [(r.value, r.label) for r in CUSTOMER_REASONS],
+    )
+    comment = forms.CharField(
+        label="Anything else we should know? (optional)",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    when = forms.ChoiceField(
+        label="When",
+        initial="period_end",
+        widget=forms.RadioSelect,
+        choices=[
+            ("period_end", "At the end of the current billing period"),
+            ("now", "Now (you lose access to paid features immediately)"),
+        ],
+    )
+    confirm = forms.BooleanField(label="Yes, cancel my subscription")
+
+    def clean_comment(self):
+        return _no_nul(self.cleaned_data["comment"])
+
+
+class PlanForm(forms.Form):
+    plan = forms.ChoiceField(label="Plan", choices=Account.Plan.choices)
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(
+        label="Why are you leaving? (optional)",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    confirm = forms.CharField(label="Type DELETE to confirm", max_length=20)
+    immediate = forms.BooleanField(
+        label="Delete immediately instead of after the grace period", required=False
+    )
+    password = forms.CharField(
+        label="Your password (needed to delete immediately)",
+        required=False,
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["immediate"].help_text = (
+            f"Otherwise your account is deleted after {settings.DELETION_GRACE_DAYS} days, and "
+            "you can cancel until then."
+        )
+
+    def clean_reason(self):
+        return _no_nul(self.cleaned_data["reason"])
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != "DELETE":
+            raise forms.ValidationError("Type the word DELETE in capital letters to confirm.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("immediate"):
+            password = data.get("password") or ""
+            if not password:
+                self.add_error("password", "Enter your password to delete immediately.")
+            elif not self.user.check_password(password):
+                self.add_error("password", "That password is not correct.")
+        return data

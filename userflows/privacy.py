@@ -1,0 +1,152 @@
+"""This app's part in privacy requests: invoices as an export type, and on account deletion
+the erasure of payment methods, export files, free-text reasons and provider references
+(history rows included), keeping invoices under a pseudonymous reference."""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from opsplatform.privacy import QueryExport, day_bounds, subject_reference
+from opsplatform.registry import ErasureResult
+from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
+
+INVOICE_RETENTION = (
+    "GDPR Art. 17(3)(b) and 6(1)(c): accounting records must be retained "
+    "under tax law; kept under a pseudonymous customer reference."
+)
+EXPORT_RECORDS = (
+    "GDPR Art. 5(2) accountability: the record that access requests were "
+    "answered; it holds no personal data and its files are deleted."
+)
+
+
+def _invoices(account, date_from, date_to):
+    start, end = day_bounds(date_from, date_to)
+    return (
+        Invoice.objects.filter(account=account, period_start__lt=end, period_end__gt=start)
+        .order_by("period_start", "id")
+        .values_list(
+            "number",
+            "description",
+            "period_start",
+            "period_end",
+            "currency",
+            "amount_due_cents",
+            "amount_paid_cents",
+            "status",
+            "issued_at",
+            "paid_at",
+        )
+    )
+
+
+EXPORT_TYPES = {
+    "invoices": QueryExport(
+        [
+            "number",
+            "description",
+            "period_start",
+            "period_end",
+            "currency",
+            "amount_due_cents",
+            "amount_paid_cents",
+            "status",
+            "issued_at",
+            "paid_at",
+        ],
+        _invoices,
+    ),
+}
+
+
+def erase_account(account, *, actor) -> list[ErasureResult]:
+    payment_methods = PaymentMethod.objects.filter(account=account).delete()[0]
+    return [
+        ErasureResult("payment methods", "erased", payment_methods),
+        *_close_subscription(account, actor),
+        *_pseudonymize_invoices(account),
+        *_erase_exports(account, actor),
+        ErasureResult("deletion request reasons", "erased", _erase_reasons(account)),
+    ]
+
+
+def _close_subscription(account, actor) -> list[ErasureResult]:
+    subscription = Subscription.objects.filter(account=account).first()
+    if subscription is None:
+        return []
+    if subscription.status != Subscription.Status.CANCELED:
+        subscription.status = Subscription.Status.CANCELED
+        subscription.canceled_at = timezone.now()
+    subscription.cancel_at_period_end = False
+    subscription.cancellation_comment = ""
+    subscription.provider_customer_id = ""
+    subscription.provider_subscription_id = ""
+    subscription._history_user = actor
+    subscription._change_reason = "account deleted"
+    subscription.save()
+    scrubbed = Subscription.history.filter(id=subscription.pk).update(
+        cancellation_comment="", provider_customer_id="", provider_subscription_id=""
+    )
+    return [
+        ErasureResult("subscription", "anonymized", 1),
+        ErasureResult("subscription history rows", "anonymized", scrubbed),
+    ]
+
+
+def _pseudonymize_invoices(account) -> list[ErasureResult]:
+    count = Invoice.objects.filter(account=account).update(
+        bill_to_name="", bill_to_email="", customer_reference=subject_reference(account.pk)
+    )
+    if not count:
+        return []
+    return [
+        ErasureResult("invoice contact details", "anonymized", count),
+        ErasureResult("invoices", "kept", count, INVOICE_RETENTION),
+    ]
+
+
+def _erase_exports(account, actor) -> list[ErasureResult]:
+    """Stop running exports and delete every file. The deletion holds the account's row lock,
+    which an export job takes before publishing, so no file appears afterwards."""
+    exports = list(
+        ExportRequest.objects.select_for_update().filter(
+            Q(status__in=ExportRequest.ACTIVE_STATUSES) | ~Q(file=""), account=account
+        )
+    )
+    names = [e.file.name for e in exports if e.file]
+    for export in exports:
+        if export.status in ExportRequest.ACTIVE_STATUSES:
+            export.status = ExportRequest.Status.CANCELLED
+            export.error = "Cancelled: the account was deleted."
+        elif export.status == ExportRequest.Status.COMPLETED:
+            export.status = ExportRequest.Status.EXPIRED
+        export.file.name = ""
+    ExportRequest.objects.bulk_update(exports, ["status", "error", "file"])
+    ExportRequest.history.bulk_history_create(
+        exports, update=True, default_user=actor, default_change_reason="account deleted"
+    )
+
+    def delete_files():
+        from django.core.files.storage import default_storage
+
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
+    kept = ExportRequest.objects.filter(account=account).count()
+    return [
+        ErasureResult("export files", "erased", len(names)),
+        ErasureResult("export request records", "kept", kept, EXPORT_RECORDS),
+    ]
+
+
+def _erase_reasons(account) -> int:
+    requests = list(DeletionRequest.objects.filter(account=account).exclude(reason=""))
+    for request in requests:
+        request.reason = ""
+    DeletionRequest.objects.bulk_update(requests, ["reason"])
+    DeletionRequest.history.filter(account_id=account.pk).update(reason="")
+    DeletionRequest.history.bulk_history_create(
+        requests, update=True, default_change_reason="reason erased"
+    )
+    return len(requests)

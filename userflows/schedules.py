@@ -1,0 +1,30 @@
+from django_q.models import Schedule
+
+from opsplatform.registry import ScheduleSpec
+
+SCHEDULES = [
+    ScheduleSpec(
+        name="userflows.run_due_deletions",
+        func="userflows.tasks.run_due_deletions",
+        schedule_type=Schedule.CRON,
+        cron="15 3 * * *",
+    ),
+    ScheduleSpec(
+        name="userflows.send_deletion_reminders",
+        func="userflows.tasks.send_deletion_reminders",
+        schedule_type=Schedule.CRON,
+        cron="0 9 * * *",
+    ),
+    ScheduleSpec(
+        name="userflows.expire_exports",
+        func="userflows.tasks.expire_exports",
+        schedule_type=Schedule.MINUTES,
+        minutes=60,
+    ),
+    ScheduleSpec(
+        name="userflows.run_billing_cycle",
+        func="userflows.tasks.run_billing_cycle",
+        schedule_type=Schedule.MINUTES,
+        minutes=60,
+    ),
+]

@@ -1,0 +1,145 @@
+"""Reads for exports, billing and deletion, with the tenant wall inside: a customer sees only
+their own account's rows, staff need the model's view permission, anything else is 404."""
+
+import datetime as dt
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from opsplatform.errors import NotFound
+from opsplatform.tenancy import account_of, is_staff, scope_account_id
+from userflows.models import (
+    DeletionRequest,
+    ExportRequest,
+    Invoice,
+    PaymentMethod,
+    Plan,
+    Subscription,
+)
+
+
+def _visible(user, qs: QuerySet, perm: str) -> QuerySet:
+    """Rows a user may see one by one: never an existence leak (404, not 403)."""
+    own = account_of(user)
+    if own is not None and not is_staff(user):
+        return qs.filter(account_id=own.id)
+    if is_staff(user) and user.has_perm(perm):
+        return qs
+    return qs.none()
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def export_list(*, user, account_id: int | None = None) -> QuerySet[ExportRequest]:
+    scoped = scope_account_id(user, account_id, perm="userflows.view_exportrequest")
+    qs = ExportRequest.objects.order_by("-created_at", "-id")
+    return qs if scoped is None else qs.filter(account_id=scoped)
+
+
+def export_get(*, user, export_id: int) -> ExportRequest:
+    qs = _visible(user, ExportRequest.objects.all(), "userflows.view_exportrequest")
+    try:
+        return qs.get(pk=export_id)
+    except ExportRequest.DoesNotExist:
+        raise NotFound("Export not found.") from None
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+def plan_list() -> QuerySet[Plan]:
+    return Plan.objects.order_by("sort_order", "price_cents")
+
+
+def subscription_of(account) -> Subscription | None:
+    return Subscription.objects.select_related("plan").filter(account=account).first()
+
+
+def payment_method_of(account) -> PaymentMethod | None:
+    return PaymentMethod.objects.filter(account=account).first()
+
+
+def invoice_list(*, user, account_id: int | None = None) -> QuerySet[Invoice]:
+    scoped = scope_account_id(user, account_id, perm="userflows.view_invoice")
+    qs = Invoice.objects.order_by("-period_start", "-id")
+    return qs if scoped is None else qs.filter(account_id=scoped)
+
+
+def invoice_get(*, user, invoice_id: int) -> Invoice:
+    qs = _visible(user, Invoice.objects.select_related("account"), "userflows.view_invoice")
+    try:
+        return qs.get(pk=invoice_id)
+    except Invoice.DoesNotExist:
+        raise NotFound("Invoice not found.") from None
+
+
+def cancellation_reasons_summary(*, since: dt.datetime | None = None) -> list[dict]:
+    """Why customers cancel: one aggregate query, each reason with its count and share."""
+    qs = Subscription.objects.exclude(cancellation_reason="")
+    if since is not None:
+        qs = qs.filter(
+            Q(canceled_at__gte=since) | Q(canceled_at__isnull=True, cancel_at_period_end=True)
+        )
+    rows = (
+        qs.values("cancellation_reason")
+        .annotate(
+            count=Count("id"),
+            with_comment=Count("id", filter=~Q(cancellation_comment="")),
+        )
+        .order_by("-count", "cancellation_reason")
+    )
+    total = sum(r["count"] for r in rows)
+    labels = dict(Subscription.CancellationReason.choices)
+    return [
+        {
+            "reason": r["cancellation_reason"],
+            "label": labels.get(r["cancellation_reason"], r["cancellation_reason"]),
+            "count": r["count"],
+            "with_comment": r["with_comment"],
+            "share": round(r["count"] * 100 / total, 1) if total else 0.0,
+        }
+        for r in rows
+    ]
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+
+def deletion_list(*, user, account_id: int | None = None) -> QuerySet[DeletionRequest]:
+    scoped = scope_account_id(user, account_id, perm="userflows.view_deletionrequest")
+    qs = DeletionRequest.objects.select_related("certificate").order_by("-requested_at", "-id")
+    return qs if scoped is None else qs.filter(account_id=scoped)
+
+
+def deletion_get(*, user, deletion_id: int) -> DeletionRequest:
+    qs = _visible(
+        user,
+        DeletionRequest.objects.select_related("certificate"),
+        "userflows.view_deletionrequest",
+    )
+    try:
+        return qs.get(pk=deletion_id)
+    except DeletionRequest.DoesNotExist:
+        raise NotFound("Deletion request not found.") from None
+
+
+def pending_deletion(account) -> DeletionRequest | None:
+    return (
+        DeletionRequest.objects.filter(account=account, status__in=DeletionRequest.PENDING_STATUSES)
+        .order_by("-requested_at")
+        .first()
+    )
+
+
+def due_deletion_ids(*, now: dt.datetime | None = None) -> list[int]:
+    """Scheduled requests whose date has come, and failed ones (retried every run)."""
+    now = now or timezone.now()
+    return list(
+        DeletionRequest.objects.filter(
+            Q(status=DeletionRequest.Status.SCHEDULED, scheduled_for__lte=now)
+            | Q(status=DeletionRequest.Status.FAILED)
+        )
+        .order_by("scheduled_for")
+        .values_list("id", flat=True)
+    )

@@ -1,0 +1,277 @@
+"""Account pages: exports (with a live progress bar), billing, invoices, account deletion."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from opsplatform.errors import DomainError, InvalidInput, NotFound
+from opsplatform.tenancy import account_of
+from userflows import selectors
+from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
+from userflows.services import billing, deletion, exports
+
+EXPORTS_SHOWN = 20
+INVOICES_SHOWN = 24
+
+
+def customer_page(view):
+    """Signed-in customers only: staff without an account see the no-account page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        account = account_of(request.user)
+        if account is None:
+            return render(request, "account/no_account.html", status=403)
+        return view(request, account, *args, **kwargs)
+
+    return wrapper
+
+
+def _form_error(form, exc: DomainError) -> None:
+    field = exc.field if isinstance(exc, InvalidInput) and exc.field in form.fields else None
+    form.add_error(field, exc.detail)
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def export_view_model(export, request) -> dict:
+    """What the page and its polling endpoint show about one export."""
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "status_label": export.get_status_display(),
+        "active": export.is_active,
+        "percent": export.percent,
+        "rows_done": export.rows_done,
+        "rows_total": export.rows_total,
+        "row_counts": export.row_counts,
+        "size_bytes": export.size_bytes,
+        "error": export.error,
+        "file_url": exports.export_file_url(export, request=request),
+        "expires_at": export.expires_at.isoformat() if export.expires_at else None,
+    }
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@customer_page
+def exports_page(request, account):
+    types = list(exports.available_export_types())
+    form = ExportForm(request.POST or None, export_types=types)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                export = exports.create_export_request(
+                    account=account, requested_by=request.user, **form.cleaned_data
+                )
+            except DomainError as exc:
+                _form_error(form, exc)
+                status = exc.status_code
+            else:
+                messages.success(
+                    request, f"Export #{export.pk} is queued; this page shows its progress."
+                )
+                return redirect("userflows:exports")
+        else:
+            status = 422
+    listed = list(selectors.export_list(user=request.user)[:EXPORTS_SHOWN])
+    rows = [(e, export_view_model(e, request)) for e in listed]
+    return render(
+        request,
+        "userflows/exports.html",
+        {"form": form, "rows": rows, "retention_days": settings.EXPORT_RETENTION_DAYS},
+        status=status,
+    )
+
+
+@never_cache
+@require_GET
+@login_required
+def export_status(request, export_id: int):
+    """The small JSON the page polls for a running export's progress."""
+    try:
+        export = selectors.export_get(user=request.user, export_id=export_id)
+    except NotFound:
+        return JsonResponse({"detail": "Export not found.", "code": "not_found"}, status=404)
+    return JsonResponse(export_view_model(export, request))
+
+
+# --- billing ----------------------------------------------------------------------------------
+
+
+def _billing_page(request, account, *, forms=None, status=200):
+    info = billing.get_billing_info(account=account)
+    provider = info.subscription.provider if info.subscription else settings.BILLING_PROVIDER
+    forms = forms or {}
+    context = {
+        "info": info,
+        "invoices": list(selectors.invoice_list(user=request.user)[:INVOICES_SHOWN]),
+        "plans": list(selectors.plan_list()),
+        "payment_form": forms.get("payment") or PaymentMethodForm(provider=provider),
+        "cancel_form": forms.get("cancel") or CancelForm(),
+        "plan_form": forms.get("plan") or PlanForm(initial={"plan": info.plan.code}),
+    }
+    return render(request, "userflows/billing.html", context, status=status)
+
+
+@never_cache
+@require_GET
+@customer_page
+def billing_page(request, account):
+    return _billing_page(request, account)
+
+
+def _billing_action(request, account, *, key, form, call, success):
+    if not form.is_valid():
+        return _billing_page(request, account, forms={key: form}, status=422)
+    try:
+        call(form.cleaned_data)
+    except DomainError as exc:
+        _form_error(form, exc)
+        return _billing_page(request, account, forms={key: form}, status=exc.status_code)
+    messages.success(request, success)
+    return redirect("userflows:billing")
+
+
+@require_POST
+@customer_page
+def billing_payment_method(request, account):
+    subscription = selectors.subscription_of(account)
+    provider = subscription.provider if subscription else settings.BILLING_PROVIDER
+    return _billing_action(
+        request,
+        account,
+        key="payment",
+        form=PaymentMethodForm(request.POST, provider=provider),
+        call=lambda data: billing.update_payment_method(
+            account=account, payment_method_id=data["payment_method_id"], actor=request.user
+        ),
+        success="Your payment method was updated.",
+    )
+
+
+@require_POST
+@customer_page
+def billing_cancel(request, account):
+    return _billing_action(
+        request,
+        account,
+        key="cancel",
+        form=CancelForm(request.POST),
+        call=lambda data: billing.cancel_subscription(
+            account=account,
+            reason=data["reason"],
+            comment=data["comment"],
+            at_period_end=data["when"] == "period_end",
+            actor=request.user,
+        ),
+        success="Your subscription was canceled.",
+    )
+
+
+@require_POST
+@customer_page
+def billing_resume(request, account):
+    try:
+        billing.resume_subscription(account=account, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, "Your subscription continues; the cancellation was undone.")
+    return redirect("userflows:billing")
+
+
+@require_POST
+@customer_page
+def billing_plan(request, account):
+    return _billing_action(
+        request,
+        account,
+        key="plan",
+        form=PlanForm(request.POST),
+        call=lambda data: billing.change_plan(
+            account=account, plan_code=data["plan"], actor=request.user
+        ),
+        success="Your plan was changed.",
+    )
+
+
+@never_cache
+@require_GET
+@customer_page
+def invoice_page(request, account, invoice_id: int):
+    try:
+        invoice = selectors.invoice_get(user=request.user, invoice_id=invoice_id)
+    except NotFound:
+        raise Http404("Invoice not found.") from None
+    return render(
+        request,
+        "userflows/invoice.html",
+        {"invoice": invoice, "account": account, "from_email": settings.DEFAULT_FROM_EMAIL},
+    )
+
+
+# --- deletion ---------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@customer_page
+def delete_page(request, account):
+    pending = selectors.pending_deletion(account)
+    form = DeleteForm(request.POST or None, user=request.user)
+    status = 200
+    if request.method == "POST" and pending is None:
+        if form.is_valid():
+            try:
+                created = deletion.request_deletion(
+                    account=account,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    immediate=form.cleaned_data["immediate"],
+                )
+            except DomainError as exc:
+                _form_error(form, exc)
+                status = exc.status_code
+            else:
+                if created.immediate:
+                    logout(request)
+                    return render(request, "userflows/deleted.html")
+                messages.success(
+                    request, f"Your account will be deleted on {created.scheduled_for:%B %-d, %Y}."
+                )
+                return redirect("userflows:delete")
+        else:
+            status = 422
+    return render(
+        request,
+        "userflows/delete.html",
+        {"form": form, "pending": pending, "grace_days": settings.DELETION_GRACE_DAYS},
+        status=status,
+    )
+
+
+@require_POST
+@customer_page
+def delete_cancel(request, account):
+    pending = selectors.pending_deletion(account)
+    if pending is None:
+        messages.error(request, "There is no scheduled deletion to cancel.")
+        return redirect("userflows:delete")
+    try:
+        deletion.cancel_deletion(deletion=pending, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, "The deletion was cancelled; your account stays.")
+    return redirect("userflows:delete")
