@@ -163,12 +163,10 @@ class ExportArchive:
         return self._done(data_type, name, count, entry)
 
     def _write_csv_header(self, entry: _Entry, header: list[str]) -> None:
-        line = []
-        csv.writer(_LineCollector(line), lineterminator="\n").writerow(header)
-        entry.write_text(line[0])
+        csv.writer(_TextAdapter(entry)).writerow(header)
 
     def _write_csv(self, entry: _Entry, header, rows) -> int:
-        writer = csv.writer(_TextAdapter(entry), lineterminator="\n")
+        writer = csv.writer(_TextAdapter(entry))
         writer.writerow(header)
         count = 0
         for row in rows:
@@ -302,15 +300,17 @@ def _write_xlsx_cell(sheet, row, col, value, date_format, time_format):
 
 
 class _TextAdapter:
-    """What csv.writer writes to: encodes each row into the entry's buffer."""
+    """What csv.writer writes to: encodes each row into the entry's buffer.
+
+    The writer keeps its default "\r\n" terminator because it quotes a field only when it
+    contains a terminator character: with "\n" alone a bare "\r" would go out unquoted and
+    break the file. Rows are then ended with "\n", as PostgreSQL's COPY ends them."""
 
     def __init__(self, entry: _Entry):
-        self.write = entry.write_text
+        self.entry = entry
 
-
-class _LineCollector:
-    def __init__(self, lines: list):
-        self.write = lines.append
+    def write(self, line: str) -> None:
+        self.entry.write_text(line[:-2] + "\n")
 
 
 def make_workdir() -> tempfile.TemporaryDirectory:

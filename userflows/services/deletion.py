@@ -213,7 +213,9 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
             if not deletion.is_pending:
                 return deletion
             results = []
-            for module in app_modules("privacy"):
+            # Dependent apps first, the shared domain last: their erasers may still need the
+            # identity (e.g. the email tickets were sent from) that the core's erases.
+            for module in reversed(app_modules("privacy")):
                 eraser = getattr(module, "erase_account", None)
                 if eraser is None:
                     continue

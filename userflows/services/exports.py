@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -260,13 +260,12 @@ class _Spool:
         self.final_name = (
             f"exports/{export.account_id}/export-{export.pk}-{secrets.token_urlsafe(12)}.zip"
         )
-        try:
+        self.local = isinstance(self.storage, FileSystemStorage)
+        if self.local:
             self.temp_path = self.storage.path(f"{TEMP_DIR}/{export.pk}-{uuid.uuid4().hex}.part")
-            self.local = True
-        except NotImplementedError:
+        else:
             handle, self.temp_path = tempfile.mkstemp(suffix=".part", prefix="export-")
             os.close(handle)
-            self.local = False
         os.makedirs(os.path.dirname(self.temp_path), exist_ok=True)
 
     def open(self):
@@ -309,12 +308,12 @@ def process_export(*, export_id: int) -> ExportRequest | None:
     progress = _Progress(export.pk)
     try:
         row_counts, size, sha256 = _write_archive(export, spool, progress)
+        return _publish(export=export, spool=spool, row_counts=row_counts, size=size, sha256=sha256)
     except Exception as exc:
         spool.discard()
-        progress.close()
         return fail_export(export_id=export.pk, reason=_readable(exc, export))
-    progress.close()
-    return _publish(export=export, spool=spool, row_counts=row_counts, size=size, sha256=sha256)
+    finally:
+        progress.close()
 
 
 def _write_archive(export: ExportRequest, spool: _Spool, progress: _Progress):
