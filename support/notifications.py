@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMessage, send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
@@ -41,6 +41,17 @@ def level_recipients(level: int) -> list[str]:
 
 def admin_ticket_url(ticket_id: int) -> str:
     return settings.SITE_URL + reverse("admin:support_ticket_change", args=[ticket_id])
+
+
+def _notify_agents(subject: str, text: str, recipients: list[str]) -> None:
+    # Machine-generated: agents' auto-responders must not answer it (RFC 3834).
+    EmailMessage(
+        subject=subject,
+        body=text,
+        from_email=settings.SUPPORT_FROM_EMAIL,
+        to=recipients,
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
 
 
 def post_webhook(text: str) -> bool:
@@ -92,7 +103,7 @@ def notify_escalation(*, escalation_id: int) -> bool:
         )
         recipients = level_recipients(escalation.to_level)
         if recipients:
-            send_mail(subject, text, settings.SUPPORT_FROM_EMAIL, recipients)
+            _notify_agents(subject, text, recipients)
         escalation.notified_at = timezone.now()
         escalation.save(update_fields=["notified_at"])
     post_webhook(f"{subject}\n{text}")
@@ -131,7 +142,7 @@ def notify_automatic_escalations() -> int:
             )
             recipients = level_recipients(level)
             if recipients:
-                send_mail(subject, text, settings.SUPPORT_FROM_EMAIL, recipients)
+                _notify_agents(subject, text, recipients)
             digests.append(text)
     for text in digests:
         post_webhook(text)

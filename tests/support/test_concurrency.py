@@ -29,8 +29,7 @@ def race(ticket, *moves):
         try:
             fresh = Ticket.objects.get(pk=ticket.pk)
             barrier.wait(timeout=10)
-            services.escalate_ticket(ticket=fresh, level=level, reason=f"to L{level}",
-                                     actor=agent)
+            services.escalate_ticket(ticket=fresh, level=level, reason=f"to L{level}", actor=agent)
             outcomes.append(("ok", level))
         except Conflict as exc:
             outcomes.append((exc.code, level))
@@ -69,10 +68,14 @@ def test_two_agents_escalating_to_different_levels(attempt):
 
     ticket.refresh_from_db()
     assert ticket.escalation_level == 4
-    chain = list(Escalation.objects.filter(ticket=ticket).order_by("id")
-                 .values_list("from_level", "to_level"))
+    chain = list(
+        Escalation.objects.filter(ticket=ticket)
+        .order_by("id")
+        .values_list("from_level", "to_level")
+    )
     # Either L2 then L4 (both applied, each from the level the other left) or L4 first and
     # the L2 request refused: never an escalation computed from a stale level.
     assert chain in ([(1, 2), (2, 4)], [(1, 4)])
-    assert outcomes == ([("ok", 2), ("ok", 4)] if len(chain) == 2
-                        else [("not_upward", 2), ("ok", 4)])
+    assert outcomes == (
+        [("ok", 2), ("ok", 4)] if len(chain) == 2 else [("not_upward", 2), ("ok", 4)]
+    )

@@ -127,6 +127,7 @@ def test_sweep_notifies_each_level_once_by_email_and_webhook(
     assert len(mail.outbox) == 1
     digest = mail.outbox[0]
     assert digest.to == [l2.email]
+    assert digest.extra_headers["Auto-Submitted"] == "auto-generated"
     assert digest.subject == "3 ticket(s) escalated to L2 for SLA breach"
     for ticket in tickets:
         assert ticket.reference in digest.body
