@@ -10,7 +10,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from opsplatform.errors import InvalidInput, NotFound
-from opsplatform.tenancy import account_of, is_staff, require_perm, scope_account_id
+from opsplatform.tenancy import is_staff, require_perm, scope_account_id
 from support.models import (
     Channel,
     CSATRating,
@@ -327,8 +327,3 @@ def support_metrics(
                 value: found.get(value, Percentiles()) for value in choices.values
             }
     return m
-
-
-def account_for(user):
-    """The customer account acting, for faces that treat customers and staff differently."""
-    return None if is_staff(user) else account_of(user)

@@ -176,7 +176,6 @@ def ticket_rate(request, reference):
         else:
             messages.success(request, "Thank you for your rating.")
         return redirect("support:ticket_detail", reference=ticket.reference)
-    ticket = _ticket(account, reference)
     return render(
         request, "support/ticket_detail.html", _detail_context(ticket, rating_form=form), status=400
     )
