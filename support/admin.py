@@ -135,7 +135,8 @@ class TicketMessageInline(ReadOnlyInline):
     @admin.display(description="Message")
     def body_display(self, obj):
         css = "support-body support-body-note" if obj.internal else "support-body"
-        return format_html('<div class="{}">{}</div>', css, linebreaks(obj.body))
+        body = mark_safe(linebreaks(obj.body, autoescape=True))  # noqa: S308 (escaped here)
+        return format_html('<div class="{}">{}</div>', css, body)
 
 
 class EscalationInline(ReadOnlyInline):

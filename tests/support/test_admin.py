@@ -337,3 +337,10 @@ def test_reply_in_admin_is_seen_in_api_thread(desk, agent, api, account):
     reply(ticket, agent, "Visible", internal=False)
     messages = api.get(f"support/tickets/{ticket.reference}").json()["messages"]
     assert messages[-1]["body"] == "Visible"
+
+
+def test_thread_bodies_are_escaped(desk):
+    ticket = make_ticket(description="<script>alert('x')</script>\nsecond line")
+    page = desk.get(change_url(ticket)).content.decode()
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;<br>second line" in page
