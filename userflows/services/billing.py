@@ -617,13 +617,18 @@ def apply_stripe_event(*, payload: bytes, signature: str | None) -> str:
     if not secret:
         raise ProviderUnavailable("Stripe webhooks are not configured.", code="not_configured")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
+        event = stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except stripe.SignatureVerificationError:
         raise WebhookRejected("The Stripe signature is missing or invalid.") from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
         raise WebhookRejected("The body is not a Stripe event.") from None
     event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not isinstance(event_type, str):
+    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
+    if (
+        not isinstance(event_id, str)
+        or not isinstance(event_type, str)
+        or not isinstance(obj, dict)
+    ):
         raise WebhookRejected("The body is not a Stripe event.")
     with transaction.atomic():
         try:
@@ -633,7 +638,6 @@ def apply_stripe_event(*, payload: bytes, signature: str | None) -> str:
                 )
         except IntegrityError:
             return "duplicate"
-        obj = event["data"]["object"]
         if event_type.startswith("customer.subscription."):
             return "applied" if _sync_stripe_subscription(obj, event_type) else "ignored"
         if event_type.startswith("invoice."):
