@@ -292,7 +292,7 @@ def process_export(*, export_id: int) -> ExportRequest | None:
     a finished export is left alone, and a second concurrent run loses the publish race."""
     with transaction.atomic():
         export = (
-            ExportRequest.objects.select_for_update()
+            ExportRequest.objects.select_for_update(of=("self",))
             .select_related("account")
             .filter(pk=export_id)
             .first()
