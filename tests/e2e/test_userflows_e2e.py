@@ -29,8 +29,9 @@ def queued(monkeypatch):
 def test_export_with_live_progress_then_schedule_and_cancel_a_deletion(page, queued):
     account = AccountFactory(name="Backyard Science")
     start = timezone.localdate() - dt.timedelta(days=5)
-    campaign = CampaignFactory(account=account, starts_on=start,
-                               ends_on=start + dt.timedelta(days=9))
+    campaign = CampaignFactory(
+        account=account, starts_on=start, ends_on=start + dt.timedelta(days=9)
+    )
     for day in range(5):
         CampaignMetricFactory(campaign=campaign, date=start + dt.timedelta(days=day))
     # Polls are held by the test while the job runs in this thread, so the live server and
@@ -51,8 +52,9 @@ def test_export_with_live_progress_then_schedule_and_cancel_a_deletion(page, que
     page.evaluate("window.notReloaded = true")
 
     # The job starts and is half-way (as the worker reports it)...
-    ExportRequest.objects.filter(pk=export_id).update(status="processing", rows_done=4,
-                                                      rows_total=8)
+    ExportRequest.objects.filter(pk=export_id).update(
+        status="processing", rows_done=4, rows_total=8
+    )
     expect(progress).to_have_attribute("value", "50")
     expect(row.get_by_text("4 of 8 rows")).to_be_visible()
     # ...then finishes.
