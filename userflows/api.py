@@ -291,7 +291,7 @@ class WebhookOut(Schema):
 @router.post(
     "/billing/stripe-webhook",
     auth=None,
-    response=responses({200: WebhookOut, 503: ErrorOut}),
+    response=responses({200: WebhookOut}),
     summary="Stripe webhook (signed with STRIPE_WEBHOOK_SECRET)",
     openapi_extra={
         "requestBody": {

@@ -395,7 +395,7 @@ def test_a_missing_signature_or_garbage_body_is_400(client, fake_stripe):
     assert not ProviderEvent.objects.exists()
 
 
-def test_webhooks_without_a_secret_are_503(client, settings):
+def test_webhooks_without_a_secret_are_404(client, settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
 
     response = client.post(
@@ -405,7 +405,8 @@ def test_webhooks_without_a_secret_are_503(client, settings):
         headers={"Stripe-Signature": signed("{}")},
     )
 
-    assert response.status_code == 503
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_configured"
 
 
 def test_choosing_a_paid_plan_starts_the_stripe_subscription(api, account, fake_stripe):

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from opsplatform.errors import Conflict, DomainError, InvalidInput
+from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound
 from opsplatform.models import Account
 from userflows import emails, selectors
 from userflows.billing import ChargeResult, get_provider
@@ -615,7 +615,8 @@ def apply_stripe_event(*, payload: bytes, signature: str | None) -> str:
     not relevant) or "duplicate" (a redelivery)."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
-        raise ProviderUnavailable("Stripe webhooks are not configured.", code="not_configured")
+        # Without a secret no event can be verified: the endpoint does not exist here.
+        raise NotFound("Stripe webhooks are not configured.", code="not_configured")
     try:
         event = stripe.Webhook.construct_event(payload, signature, secret).to_dict()
     except stripe.SignatureVerificationError:
