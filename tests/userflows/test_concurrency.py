@@ -25,8 +25,7 @@ def _postgres_only():
 
 @pytest.fixture
 def pending(account):
-    CampaignFactory(account=account, starts_on=timezone.localdate(),
-                    ends_on=timezone.localdate())
+    CampaignFactory(account=account, starts_on=timezone.localdate(), ends_on=timezone.localdate())
     export = ExportRequestFactory(account=account, status=ExportRequest.Status.PENDING)
     request = DeletionRequestFactory(account=account, scheduled_for=timezone.now())
     return export, request
@@ -52,8 +51,9 @@ class Worker(threading.Thread):
             connections.close_all()
 
 
-def test_a_deletion_committed_while_the_export_streams_leaves_no_file(pending, settings,
-                                                                      monkeypatch):
+def test_a_deletion_committed_while_the_export_streams_leaves_no_file(
+    pending, settings, monkeypatch
+):
     export, request = pending
     reached, go = threading.Event(), threading.Event()
     real_publish = exports._publish
@@ -78,8 +78,9 @@ def test_a_deletion_committed_while_the_export_streams_leaves_no_file(pending, s
     assert files(settings.MEDIA_ROOT) == []
 
 
-def test_a_deletion_waits_for_a_publish_in_progress_then_removes_the_file(pending, settings,
-                                                                          monkeypatch):
+def test_a_deletion_waits_for_a_publish_in_progress_then_removes_the_file(
+    pending, settings, monkeypatch
+):
     export, request = pending
     locked, go = threading.Event(), threading.Event()
     real_publish = exports._Spool.publish
