@@ -366,12 +366,7 @@ def request_deletion(request, payload: DeletionIn):
     created = deletion.request_deletion(
         account=account, actor=user, reason=payload.reason, immediate=payload.immediate
     )
-    return Status(
-        202,
-        selectors.deletion_get(user=user, deletion_id=created.pk)
-        if not is_staff(user) or user.has_perm("userflows.view_deletionrequest")
-        else created,
-    )
+    return Status(202, created)
 
 
 @router.get(

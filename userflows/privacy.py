@@ -9,6 +9,7 @@ from django.utils import timezone
 from opsplatform.privacy import QueryExport, day_bounds, subject_reference
 from opsplatform.registry import ErasureResult
 from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
+from userflows.services.billing import transition
 
 INVOICE_RETENTION = (
     "GDPR Art. 17(3)(b) and 6(1)(c): accounting records must be retained "
@@ -75,7 +76,7 @@ def _close_subscription(account, actor) -> list[ErasureResult]:
     if subscription is None:
         return []
     if subscription.status != Subscription.Status.CANCELED:
-        subscription.status = Subscription.Status.CANCELED
+        transition(subscription, Subscription.Status.CANCELED)
         subscription.canceled_at = timezone.now()
     subscription.cancel_at_period_end = False
     subscription.cancellation_comment = ""

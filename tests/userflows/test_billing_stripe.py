@@ -453,3 +453,18 @@ def test_a_plan_without_a_stripe_price_is_a_conflict(
     assert fake_stripe.calls == []
     stripe_subscription.refresh_from_db()
     assert stripe_subscription.plan.code == "starter"
+
+
+def test_an_unreadable_event_is_400_and_can_be_redelivered(
+    client, fake_stripe, stripe_subscription
+):
+    broken = invoice_object()
+    del broken["id"]
+
+    response = post_event(client, event("invoice.paid", broken))
+
+    assert response.status_code == 400
+    assert not ProviderEvent.objects.exists() and not Invoice.objects.exists()
+    assert post_event(client, event("invoice.paid", invoice_object())).json() == {
+        "result": "applied"
+    }

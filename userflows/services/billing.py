@@ -639,11 +639,20 @@ def apply_stripe_event(*, payload: bytes, signature: str | None) -> str:
                 )
         except IntegrityError:
             return "duplicate"
+        handler = None
         if event_type.startswith("customer.subscription."):
-            return "applied" if _sync_stripe_subscription(obj, event_type) else "ignored"
-        if event_type.startswith("invoice."):
-            return "applied" if _sync_stripe_invoice(obj, event_type) else "ignored"
-    return "ignored"
+            handler = _sync_stripe_subscription
+        elif event_type.startswith("invoice."):
+            handler = _sync_stripe_invoice
+        if handler is None:
+            return "ignored"
+        try:
+            with transaction.atomic():
+                applied = handler(obj, event_type)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Rolled back, event id included, so a corrected redelivery is applied.
+            raise WebhookRejected(f"The {event_type} event could not be read.") from exc
+    return "applied" if applied else "ignored"
 
 
 def _ts(value) -> dt.datetime | None:
