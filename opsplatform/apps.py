@@ -45,6 +45,12 @@ class OpsplatformConfig(AppConfig):
         ],
     }
 
+    @staticmethod
+    def ensure_reference_data():
+        from opsplatform.services import ensure_personas
+
+        ensure_personas()
+
     def ready(self):
         from opsplatform import services
 

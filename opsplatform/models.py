@@ -4,6 +4,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -211,3 +212,19 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session plus the signed-in user's id, indexed, so an account
+    deletion (or a "sign out everywhere") finds a user's sessions without decoding them all."""
+
+    user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        db_table = "opsplatform_user_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from opsplatform.sessions import SessionStore
+
+        return SessionStore

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import reduce
-from importlib import import_module
 from operator import or_
 
 from django.apps import apps
@@ -36,7 +35,15 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Concat
 
-from opsplatform.models import Account, ApiToken, Campaign, CampaignMetric, Sponsor, UsageEvent
+from opsplatform.models import (
+    Account,
+    ApiToken,
+    Campaign,
+    CampaignMetric,
+    Sponsor,
+    UsageEvent,
+    UserSession,
+)
 from opsplatform.registry import ErasureResult
 
 logger = logging.getLogger(__name__)
@@ -347,23 +354,8 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
 
 
 def _delete_sessions(user_id: int) -> int:
-    """Sessions store the user id inside signed data: decode each to find the user's."""
-    engine = import_module(settings.SESSION_ENGINE)
-    store_class = engine.SessionStore
-    get_model = getattr(store_class, "get_model_class", None)
-    if get_model is None:  # cache- or cookie-only sessions: nothing stored server-side to find
-        return 0
-    wanted = str(user_id)
-    keys = []
-    for key, data in (
-        get_model().objects.values_list("session_key", "session_data").iterator(chunk_size=2000)
-    ):
-        decoded = store_class().decode(data)
-        if str(decoded.get("_auth_user_id", "")) == wanted:
-            keys.append(key)
-    for key in keys:
-        store_class(session_key=key).delete()
-    return len(keys)
+    """The user's server-side sessions, found by the indexed user id of UserSession."""
+    return UserSession.objects.filter(user_id=user_id).delete()[0]
 
 
 def _delete_api_tokens(user_id: int) -> int:

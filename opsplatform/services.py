@@ -73,13 +73,20 @@ def ensure_personas() -> None:
 
 
 def post_migrate_ensure_groups(sender, **kwargs):
-    """Reference data after migrate (and after a test flush): personas and staff groups."""
-    # post_migrate is sent once per app; wait for the last one so every app's permission
-    # rows exist before the groups are given them.
+    """Reference data after migrate (and after a test flush): every app's
+    `AppConfig.ensure_reference_data()` (personas, SLA policies, plans), then staff groups.
+
+    post_migrate is sent once per app; this waits for the last one so every app's tables and
+    permission rows exist. Each step is idempotent and keeps edits made in admin.
+    """
     last = [c for c in django_apps.get_app_configs() if c.models_module is not None][-1]
-    if sender.name == last.name:
-        ensure_personas()
-        ensure_groups()
+    if sender.name != last.name:
+        return
+    for config in django_apps.get_app_configs():
+        ensure = getattr(config, "ensure_reference_data", None)
+        if ensure is not None:
+            ensure()
+    ensure_groups()
 
 
 # --- accounts and tokens ----------------------------------------------------------------------
@@ -126,6 +133,18 @@ def create_account(
     )
     account.full_clean()
     account.save()
+    return account
+
+
+def set_account_plan(*, account: Account, plan: str, actor=None) -> Account:
+    """Keep Account.plan (what every app reads) in step with billing; a history row records
+    who changed it. Called by the billing services inside their transaction."""
+    if plan not in Account.Plan.values:
+        raise InvalidInput(f"Unknown plan {plan!r}.", field="plan")
+    if account.plan != plan:
+        account.plan = plan
+        account._history_user = actor
+        account.save(update_fields=["plan"])
     return account
 
 

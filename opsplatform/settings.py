@@ -229,6 +229,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+SESSION_ENGINE = "opsplatform.sessions"  # database sessions indexed by user
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Support (issue: support app)

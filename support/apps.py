@@ -34,3 +34,9 @@ class SupportConfig(AppConfig):
         "compliance": _READ,
     }
     account_nav = [("Support", "support:ticket_list")]
+
+    @staticmethod
+    def ensure_reference_data():
+        from support.services import ensure_sla_policies
+
+        ensure_sla_policies()

@@ -51,7 +51,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 CUSTOMER_MOVES = frozenset(
     {(s, S.CLOSED) for s in TRANSITIONS if S.CLOSED in TRANSITIONS[s]} | {(S.RESOLVED, S.OPEN)}
 )
-# Used when no SLAPolicy row exists for a priority (the migration creates all four).
+# The starting SLA policies (ensure_sla_policies, after every migrate), and the targets used
+# if a policy row is missing.
 DEFAULT_TARGET_MINUTES = {
     Priority.LOW: (24 * 60, 5 * 24 * 60),
     Priority.NORMAL: (8 * 60, 3 * 24 * 60),
@@ -776,3 +777,12 @@ def sweep_sla_breaches(*, now: dt.datetime | None = None) -> int:
     )
     _on_commit_task("support.tasks.notify_automatic_escalations")
     return count
+
+
+def ensure_sla_policies() -> None:
+    """One SLA policy per priority; existing (possibly edited) policies are left alone."""
+    for priority, (first, resolution) in DEFAULT_TARGET_MINUTES.items():
+        SLAPolicy.objects.get_or_create(
+            priority=priority,
+            defaults={"first_response_minutes": first, "resolution_minutes": resolution},
+        )

@@ -27,6 +27,21 @@ CHECKS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Calling the WSGI app directly fires request_started/finished, whose
+    close_old_connections would close the connection holding the test's transaction on
+    PostgreSQL. Django's test client disconnects it the same way."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @schema.parametrize()
 @hypothesis_settings(
     max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True

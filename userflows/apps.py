@@ -56,3 +56,9 @@ class UserflowsConfig(AppConfig):
     @staticmethod
     def account_banners(request, account) -> list[str]:
         return deletion_banner(request, account)
+
+    @staticmethod
+    def ensure_reference_data():
+        from userflows.services.billing import ensure_plans
+
+        ensure_plans()

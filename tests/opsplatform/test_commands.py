@@ -145,6 +145,11 @@ def fingerprint():
 def wipe():
     from django.contrib.auth import get_user_model
 
+    from userflows.models import DeletionRequest, Invoice
+
+    # Invoices (kept by law) and deletion requests protect their account from a hard delete.
+    Invoice.objects.all().delete()
+    DeletionRequest.objects.all().delete()
     CampaignMetric.objects.all().delete()
     Campaign.objects.all().delete()
     UsageEvent.objects.all().delete()

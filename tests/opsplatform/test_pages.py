@@ -295,3 +295,12 @@ def test_cannot_see_or_revoke_another_accounts_token(client, account, other_acco
     assert response.status_code == 404
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
+
+
+def test_sessions_are_indexed_by_user(client, account):
+    from opsplatform.models import UserSession
+
+    client.post("/login/", {"username": account.user.username, "password": PASSWORD})
+
+    session = UserSession.objects.get(session_key=client.session.session_key)
+    assert session.user_id == account.user_id

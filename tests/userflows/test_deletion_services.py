@@ -8,7 +8,6 @@ from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.models import Session
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -19,7 +18,14 @@ import opsplatform.privacy
 import userflows.privacy
 from opsplatform import services as core_services
 from opsplatform.errors import Conflict
-from opsplatform.models import Account, ApiToken, Campaign, CampaignMetric, UsageEvent
+from opsplatform.models import (
+    Account,
+    ApiToken,
+    Campaign,
+    CampaignMetric,
+    UsageEvent,
+    UserSession,
+)
 from opsplatform.privacy import subject_reference
 from tests.conftest import ApiClient
 from tests.factories import PASSWORD, AccountFactory, UserFactory, staff_in
@@ -271,14 +277,16 @@ def test_after_deletion_sessions_tokens_and_files_are_gone_and_invoices_kept(
 ):
     facts = fill_with_personal_data(person, django_capture_on_commit_callbacks)
     user_id = person.user_id
-    assert any(s.get_decoded().get("_auth_user_id") == str(user_id) for s in Session.objects.all())
+    assert UserSession.objects.filter(user_id=user_id).exists()
+    other_sessions = UserSession.objects.exclude(user_id=user_id).count()
 
     with django_capture_on_commit_callbacks(execute=True):
         deletion.run_due_deletions()
 
     assert not any(
-        s.get_decoded().get("_auth_user_id") == str(user_id) for s in Session.objects.all()
+        s.get_decoded().get("_auth_user_id") == str(user_id) for s in UserSession.objects.all()
     )
+    assert UserSession.objects.count() == other_sessions
     assert not ApiToken.objects.filter(user_id=user_id).exists()
     assert ApiToken.history.filter(user_id=user_id).count() == 0
     assert ApiClient(facts["token"]).get("me").status_code == 401

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from opsplatform import services as core_services
 from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound
 from opsplatform.models import Account
 from userflows import emails, selectors
@@ -63,11 +64,7 @@ def transition(subscription: Subscription, to: str) -> None:
 
 
 def _set_account_plan(account: Account, code: str, actor) -> None:
-    """Keep the shared Account.plan in step with the subscription (what other apps read)."""
-    if account.plan != code:
-        account.plan = code
-        account._history_user = actor
-        account.save(update_fields=["plan"])
+    core_services.set_account_plan(account=account, plan=code, actor=actor)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -745,3 +742,21 @@ def _sync_stripe_invoice(obj, event_type: str) -> bool:
     if event_type == "invoice.payment_failed":
         emails.send_on_commit([_payment_failed_mail(invoice)])
     return True
+
+
+# Monthly prices in cents, one plan per Account.Plan choice.
+DEFAULT_PLANS = [
+    ("free", "Free", 0, 10),
+    ("starter", "Starter", 1900, 20),
+    ("growth", "Growth", 4900, 30),
+    ("enterprise", "Enterprise", 19900, 40),
+]
+
+
+def ensure_plans() -> None:
+    """The plans every account can be on; prices edited in admin are left alone."""
+    for code, name, price, order in DEFAULT_PLANS:
+        Plan.objects.get_or_create(
+            code=code,
+            defaults={"name": name, "price_cents": price, "currency": "usd", "sort_order": order},
+        )
