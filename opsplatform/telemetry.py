@@ -34,6 +34,24 @@ DB_SECONDS = Counter(
 )
 EVENTS_INGESTED = Counter("opsplatform_usage_events_total", "Usage events received", ["result"])
 TASKS_RUN = Counter("opsplatform_tasks_total", "Background task runs", ["task"])
+TICKETS_OPENED = Counter(
+    "opsplatform_support_tickets_opened_total", "Support tickets opened", ["channel"]
+)
+ESCALATIONS = Counter("opsplatform_support_escalations_total", "Ticket escalations", ["kind"])
+EXPORTS_FINISHED = Counter(
+    "opsplatform_exports_finished_total", "Data exports finished", ["status"]
+)
+DELETIONS_COMPLETED = Counter(
+    "opsplatform_account_deletions_total", "Account deletions carried out"
+)
+
+
+def count_on_commit(counter, *labels: str, amount: int = 1) -> None:
+    """Increment once the surrounding transaction commits, so rolled-back work is not counted."""
+    from django.db import transaction
+
+    target = counter.labels(*labels) if labels else counter
+    transaction.on_commit(lambda: target.inc(amount))
 
 
 class _QueryTimer:

@@ -18,6 +18,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from opsplatform import telemetry
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account
 from support import inbound
@@ -238,6 +239,7 @@ def create_ticket(
         message_id=message_id,
         created_at=now,
     )
+    telemetry.count_on_commit(telemetry.TICKETS_OPENED, channel)
     return ticket
 
 
@@ -312,6 +314,7 @@ def escalate_ticket(*, ticket: Ticket, level: int, reason: str, actor=None) -> E
     ticket.escalation_level = level
     _save(ticket, actor=actor, reason=f"Escalated to L{level}: {reason}", now=now)
     _on_commit_task("support.tasks.notify_escalation", escalation.id)
+    telemetry.count_on_commit(telemetry.ESCALATIONS, "manual")
     return escalation
 
 
@@ -776,6 +779,7 @@ def sweep_sla_breaches(*, now: dt.datetime | None = None) -> int:
         now=now,
     )
     _on_commit_task("support.tasks.notify_automatic_escalations")
+    telemetry.count_on_commit(telemetry.ESCALATIONS, "automatic", amount=count)
     return count
 
 

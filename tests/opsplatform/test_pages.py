@@ -304,3 +304,22 @@ def test_sessions_are_indexed_by_user(client, account):
 
     session = UserSession.objects.get(session_key=client.session.session_key)
     assert session.user_id == account.user_id
+
+
+def test_domain_counters_reach_the_metrics_page(client, api, django_capture_on_commit_callbacks):
+    client.force_login(StaffFactory())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "support/tickets",
+            {"subject": "Stats look off", "description": "Downloads dropped", "channel": "in_app"},
+        )
+    assert response.status_code == 201
+
+    text = client.get("/metrics").content.decode()
+    line = next(
+        row
+        for row in text.splitlines()
+        if row.startswith('opsplatform_support_tickets_opened_total{channel="in_app"}')
+    )
+    assert float(line.split()[-1]) >= 1

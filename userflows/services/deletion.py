@@ -233,6 +233,7 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
                 categories=[asdict(r) for r in results],
             )
             transition(deletion, DS.COMPLETED)
+            telemetry.count_on_commit(telemetry.DELETIONS_COMPLETED)
             deletion.completed_at = now
             deletion.reason = ""  # erased with the rest; the certificate says why nothing
             deletion.error = ""

@@ -393,6 +393,7 @@ def _publish(*, export, spool: _Spool, row_counts, size, sha256) -> ExportReques
             current.expires_at = now + dt.timedelta(days=settings.EXPORT_RETENTION_DAYS)
             current.error = ""
             current.save()
+            telemetry.count_on_commit(telemetry.EXPORTS_FINISHED, "completed")
         except Exception:
             default_storage.delete(name)
             raise
@@ -422,6 +423,7 @@ def fail_export(*, export_id: int, reason: str) -> ExportRequest | None:
         transition(export, S.FAILED)
         export.error = reason[:2000]
         export.save(update_fields=["status", "error"])
+        telemetry.count_on_commit(telemetry.EXPORTS_FINISHED, "failed")
     return export
 
 
