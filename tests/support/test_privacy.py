@@ -104,6 +104,7 @@ def test_export_streams_public_messages_only(agent, clock):
         (ticket.reference, "support", "answer"),
         (quiet.reference, "you", "It broke."),
     ]
+    assert export.count(account, clock.now.date(), clock.now.date()) == len(rows)
     assert rows[0][3] == "resolved" and rows[0][6]
     assert "SECRET-NOTE" not in str(rows)
     later = clock.now.date() + dt.timedelta(days=1)
