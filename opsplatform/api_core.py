@@ -20,6 +20,7 @@ from opsplatform.schemas import (
     Id,
     Input,
     JsonValue,
+    NoNul,
     Pagination,
     responses,
 )
@@ -29,7 +30,7 @@ router = Router(tags=["core"])
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Count = Annotated[int, Field(ge=0, le=10**12)]
-Name = Annotated[CleanStr, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 
 
 class AccountOut(Schema):
@@ -74,10 +75,10 @@ def me(request):
 
 class EventIn(Input):
     type: Annotated[
-        CleanStr, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"), NoNul
     ]
     occurred_at: AwareDatetime
-    idempotency_key: Annotated[CleanStr, StringConstraints(min_length=1, max_length=128)]
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128), NoNul]
     properties: dict[CleanStr, JsonValue] = Field(default_factory=dict)
     account_id: Id | None = None
 
@@ -166,7 +167,7 @@ class CampaignIn(Input):
 
 class CampaignFilters(Schema):
     status: Campaign.Status | None = None
-    sponsor: Annotated[CleanStr, StringConstraints(max_length=200)] | None = None
+    sponsor: Annotated[str, StringConstraints(max_length=200), NoNul] | None = None
     account_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
         None, description="Staff only: one account's campaigns"
     )

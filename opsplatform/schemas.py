@@ -31,7 +31,11 @@ def _no_nul_deep(value: Any, depth: int = 0) -> Any:
     return value
 
 
-CleanStr = Annotated[str, AfterValidator(_no_nul)]
+NoNul = AfterValidator(_no_nul)
+# A string without NUL. For length or pattern limits write
+# `Annotated[str, StringConstraints(...), NoNul]`: constraints placed before the validator give
+# pydantic's string messages ("at least 1 character"), not the generic "item" ones.
+CleanStr = Annotated[str, NoNul]
 JsonValue = Annotated[Any, AfterValidator(_no_nul_deep)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 

@@ -16,7 +16,7 @@ from pydantic import EmailStr, StringConstraints
 
 from opsplatform.auth import api_auth
 from opsplatform.errors import Forbidden, InvalidInput
-from opsplatform.schemas import CleanStr, ErrorOut, Id, Input, Pagination, responses
+from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import account_of, is_staff, require_account, require_perm
 from support import selectors, services
@@ -25,9 +25,9 @@ from support.models import Channel, Priority, Ticket, TicketMessage
 router = Router(tags=["support"])
 
 CUSTOMER_CHANNELS = {Channel.WEB, Channel.IN_APP, Channel.API}
-Subject = Annotated[CleanStr, StringConstraints(min_length=1, max_length=200)]
-Body = Annotated[CleanStr, StringConstraints(min_length=1, max_length=50_000)]
-Tag = Annotated[CleanStr, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=50_000), NoNul]
+Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"), NoNul]
 Reference = Annotated[str, StringConstraints(max_length=40)]
 
 
@@ -122,7 +122,7 @@ class TicketFilters(Schema):
     tag: Tag | None = None
     breached: bool | None = None
     account_id: Id | None = Field(None, description="Staff only: one account's tickets")
-    q: Annotated[CleanStr, StringConstraints(max_length=200)] | None = Field(
+    q: Annotated[str, StringConstraints(max_length=200), NoNul] | None = Field(
         None, description="Search reference, subject, requester email, account name"
     )
 
@@ -134,12 +134,12 @@ class MessageIn(Input):
 
 class EscalateIn(Input):
     level: int = Field(ge=1, le=4)
-    reason: Annotated[CleanStr, StringConstraints(min_length=1, max_length=2000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
 
 
 class StatusIn(Input):
     status: Ticket.Status
-    notes: Annotated[CleanStr, StringConstraints(max_length=10_000)] = ""
+    notes: Annotated[str, StringConstraints(max_length=10_000), NoNul] = ""
 
 
 class AssignIn(Input):
@@ -147,12 +147,12 @@ class AssignIn(Input):
 
 
 class MergeIn(Input):
-    into: Annotated[CleanStr, StringConstraints(min_length=1, max_length=40)]
+    into: Annotated[str, StringConstraints(min_length=1, max_length=40), NoNul]
 
 
 class CsatIn(Input):
     rating: int = Field(ge=1, le=5)
-    comment: Annotated[CleanStr, StringConstraints(max_length=2000)] = ""
+    comment: Annotated[str, StringConstraints(max_length=2000), NoNul] = ""
 
 
 class CsatOut(Schema):
@@ -166,7 +166,7 @@ class CsatOut(Schema):
 
 
 class ChatIn(Input):
-    session_id: Annotated[CleanStr, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+    session_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$"), NoNul]
     body: Body
     subject: Subject | None = None
 

@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 
 from opsplatform.errors import Forbidden, InvalidInput
 from opsplatform.models import Account
-from opsplatform.schemas import MAX_ID, CleanStr, ErrorOut, Id, Input, Pagination, responses
+from opsplatform.schemas import MAX_ID, ErrorOut, Id, Input, NoNul, Pagination, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import is_staff, require_account, require_perm
 from userflows import selectors
@@ -21,7 +21,7 @@ from userflows.services import billing, deletion, exports
 router = Router(tags=["self-serve"])
 
 AccountFilter = Annotated[int, Field(ge=1, le=MAX_ID)] | None
-Text = Annotated[CleanStr, StringConstraints(max_length=1000)]
+Text = Annotated[str, StringConstraints(max_length=1000), NoNul]
 
 
 class AccountFilters(Schema):
@@ -33,7 +33,7 @@ class AccountFilters(Schema):
 
 class ExportIn(Input):
     format: Literal["csv", "json", "xlsx"]
-    data_types: list[Annotated[CleanStr, StringConstraints(min_length=1, max_length=40)]] = Field(
+    data_types: list[Annotated[str, StringConstraints(min_length=1, max_length=40), NoNul]] = Field(
         min_length=1,
         max_length=20,
         description="Any of: campaigns, analytics, reports, account, usage_events, invoices, "
@@ -106,7 +106,7 @@ def get_export(request, export_id: Path[Id]):
 
 
 class DownloadQuery(Schema):
-    token: Annotated[CleanStr, StringConstraints(min_length=1, max_length=300)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=300), NoNul]
 
 
 @router.get(
@@ -196,9 +196,11 @@ class InvoiceOut(Schema):
 
 
 class PaymentMethodIn(Input):
-    payment_method_id: Annotated[CleanStr, StringConstraints(min_length=1, max_length=255)] = Field(
-        description="A provider token (Stripe `pm_…`; the local ledger takes Stripe's "
-        "test ids such as `pm_card_visa`), never a card number"
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=255), NoNul] = (
+        Field(
+            description="A provider token (Stripe `pm_…`; the local ledger takes Stripe's "
+            "test ids such as `pm_card_visa`), never a card number"
+        )
     )
 
 
@@ -317,7 +319,7 @@ class DeletionIn(Input):
         False,
         description="Delete now instead of after the grace period; customers must give `password`",
     )
-    password: Annotated[CleanStr, StringConstraints(max_length=4096)] | None = None
+    password: Annotated[str, StringConstraints(max_length=4096), NoNul] | None = None
     account_id: Id | None = Field(None, description="Staff only: the account to delete")
 
 

@@ -506,3 +506,10 @@ def test_rate_limit_answers_429_json(api, monkeypatch):
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429]
     assert api.get("me").json()["code"] == "rate_limited"
+
+
+def test_empty_name_error_reads_like_a_string_error(api):
+    response = api.post("campaigns", {**CAMPAIGN, "name": ""})
+
+    error = next(e for e in response.json()["errors"] if e["loc"] == ["body", "name"])
+    assert error["msg"] == "String should have at least 1 character"
