@@ -96,6 +96,8 @@ def on_http_error(request, exc: HttpError):
         403: "forbidden",
         404: "not_found",
         405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
         409: "conflict",
         429: "rate_limited",
     }

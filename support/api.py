@@ -19,7 +19,7 @@ from opsplatform.errors import Forbidden, InvalidInput
 from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import account_of, is_staff, require_account, require_perm
-from support import selectors, services
+from support import inbound, selectors, services
 from support.models import Channel, Priority, Ticket, TicketMessage
 
 router = Router(tags=["support"])
@@ -536,7 +536,13 @@ def inbound_email(request):
         _staff_only(request, "support.ingest_email")
     if request.content_type not in INBOUND_TYPES:
         raise HttpError(415, "Send the raw message as message/rfc822 or text/plain.")
-    result = services.ingest_email(raw=request.body)
+    # Read the stream ourselves: request.body would stop at DATA_UPLOAD_MAX_MEMORY_SIZE (5 MB),
+    # and an email with attachments is often larger.
+    raw = request.read(inbound.MAX_RAW_BYTES + 1)
+    if len(raw) > inbound.MAX_RAW_BYTES:
+        limit = inbound.MAX_RAW_BYTES // (1024 * 1024)
+        raise HttpError(413, f"The message is larger than {limit} MB.")
+    result = services.ingest_email(raw=raw)
     body = {
         "result": result.result,
         "reference": result.ticket.reference if result.ticket else None,

@@ -347,3 +347,36 @@ def test_command_reports_errors(tmp_path):
     with pytest.raises(CommandError):
         call_command("ingest_email", str(empty))
     assert not Ticket.objects.exists()
+
+
+def test_an_email_with_a_large_attachment_still_opens_a_ticket(client, secret):
+    msg = EmailMessage()
+    msg["From"] = "Jane <jane@example.com>"
+    msg["Subject"] = "Screenshot of the broken report"
+    msg["Message-ID"] = "<big@mail.example.com>"
+    msg.set_content("See the attached screenshot.")
+    msg.add_attachment(
+        b"\x89PNG" + b"\x00" * (8 * 1024 * 1024),
+        maintype="image",
+        subtype="png",
+        filename="report.png",
+    )
+
+    response = post_inbound(client, bytes(msg), {"X-Inbound-Secret": secret})
+
+    assert response.status_code == 201, response.content
+    ticket = Ticket.objects.get()
+    assert ticket.subject == "Screenshot of the broken report"
+    assert "report.png" in ticket.messages.get().body
+
+
+def test_an_email_over_the_limit_answers_413_and_stores_nothing(client, secret, monkeypatch):
+    from support import inbound
+
+    monkeypatch.setattr(inbound, "MAX_RAW_BYTES", 1024)
+
+    response = post_inbound(client, raw_email(body="x" * 4000), {"X-Inbound-Secret": secret})
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+    assert Ticket.objects.count() == 0
