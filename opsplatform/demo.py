@@ -6,6 +6,7 @@ the same rows. Seeded rows are bulk-written, so they carry no history rows.
 """
 
 import datetime as dt
+import json
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -345,47 +346,59 @@ def _metric_rows(ctx: DemoContext, campaign_rows):
             i += 1
 
 
-def _write_metrics(ctx: DemoContext, campaign_rows) -> int:
-    rows = _metric_rows(ctx, campaign_rows)
+def write_rows(model, columns: list[str], rows) -> int:
+    """Stream tuples into a table: COPY on PostgreSQL, bulk_create batches elsewhere. Never
+    holds more than one batch in memory. Returns the number of rows written."""
     count = 0
     if connection.vendor == "postgresql":
-        table = CampaignMetric._meta.db_table
+        names = ", ".join(model._meta.get_field(c).column for c in columns)
+        json_columns = {
+            i
+            for i, c in enumerate(columns)
+            if model._meta.get_field(c).get_internal_type() == "JSONField"
+        }
         with (
             connection.cursor() as cursor,
-            cursor.cursor.copy(
-                f"COPY {table} (campaign_id, date, impressions, clicks, conversions, revenue,"
-                " spend) FROM STDIN"
-            ) as copy,
+            cursor.cursor.copy(f"COPY {model._meta.db_table} ({names}) FROM STDIN") as copy,
         ):
             for row in rows:
+                if json_columns:
+                    row = tuple(
+                        json.dumps(v) if i in json_columns else v for i, v in enumerate(row)
+                    )
                 copy.write_row(row)
                 count += 1
         return count
     batch = []
     for row in rows:
-        batch.append(
-            CampaignMetric(
-                campaign_id=row[0],
-                date=row[1],
-                impressions=row[2],
-                clicks=row[3],
-                conversions=row[4],
-                revenue=row[5],
-                spend=row[6],
-            )
-        )
+        batch.append(model(**dict(zip(columns, row, strict=True))))
         if len(batch) >= 5000:
-            CampaignMetric.objects.bulk_create(batch)
+            model.objects.bulk_create(batch)
             count += len(batch)
             batch = []
-    CampaignMetric.objects.bulk_create(batch)
+    model.objects.bulk_create(batch)
     return count + len(batch)
 
 
-def _seed_usage_events(ctx: DemoContext) -> None:
-    """Product usage over the last 90 days: steady for healthy accounts, fading for churning."""
+METRIC_COLUMNS = ["campaign_id", "date", "impressions", "clicks", "conversions", "revenue", "spend"]
+
+
+def _write_metrics(ctx: DemoContext, campaign_rows) -> int:
+    return write_rows(CampaignMetric, METRIC_COLUMNS, _metric_rows(ctx, campaign_rows))
+
+
+EVENT_COLUMNS = [
+    "account_id",
+    "type",
+    "occurred_at",
+    "properties",
+    "idempotency_key",
+    "received_at",
+]
+
+
+def _event_rows(ctx: DemoContext):
     rng = ctx.rng("events")
-    batch, total = [], 0
     for acc in ctx.accounts:
         per_week = {"healthy": 12, "new": 8, "churning": 5}[acc.health]
         for week in range(13):
@@ -396,19 +409,16 @@ def _seed_usage_events(ctx: DemoContext) -> None:
                 )
                 if occurred < acc.created_at:
                     continue
-                batch.append(
-                    UsageEvent(
-                        account_id=acc.id,
-                        type=rng.choice(EVENT_TYPES),
-                        occurred_at=occurred,
-                        properties={"source": "seed"},
-                        idempotency_key=f"seed-{week}-{n}",
-                        received_at=occurred,
-                    )
+                yield (
+                    acc.id,
+                    rng.choice(EVENT_TYPES),
+                    occurred,
+                    {"source": "seed"},
+                    f"seed-{week}-{n}",
+                    occurred,
                 )
-        if len(batch) >= 5000:
-            UsageEvent.objects.bulk_create(batch, batch_size=5000)
-            total += len(batch)
-            batch = []
-    UsageEvent.objects.bulk_create(batch, batch_size=5000)
-    ctx.counts["usage_events"] = total + len(batch)
+
+
+def _seed_usage_events(ctx: DemoContext) -> None:
+    """Product usage over the last 90 days: steady for healthy accounts, fading for churning."""
+    ctx.counts["usage_events"] = write_rows(UsageEvent, EVENT_COLUMNS, _event_rows(ctx))

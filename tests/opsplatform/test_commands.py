@@ -199,6 +199,9 @@ def test_seed_demo_data_is_realistic():
         return qs.aggregate(s=Sum("impressions"))["s"] / max(qs.count(), 1)
 
     assert per_day(11) > per_day(7)
+    assert UsageEvent.objects.filter(properties__source="seed").count() == (
+        UsageEvent.objects.count()
+    )
     assert "solo@demo.test" in out and "agent1" in out
     # demo customers can sign in with the printed password
     assert Account.objects.get(user__email="solo@demo.test").user.check_password("opsplatform-demo")
