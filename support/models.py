@@ -133,7 +133,13 @@ class Ticket(models.Model):
     # When the breach sweep escalated this ticket for each kind of breach (once per breach).
     first_response_breach_escalated_at = models.DateTimeField(null=True, blank=True)
     resolution_breach_escalated_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    # When the requester was emailed that we received the ticket, and that it was resolved
+    # (bookkeeping of the notification tasks, which makes them safe to run twice).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolution_notified_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(
+        excluded_fields=["updated_at", "acknowledged_at", "resolution_notified_at"]
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -16,7 +16,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from support.models import Escalation, TicketMessage
+from support.models import Escalation, Ticket, TicketMessage
 
 logger = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 5
@@ -204,6 +204,106 @@ def send_public_reply(*, message_id: int) -> bool:
         message.message_id = own_id
         message.emailed_at = timezone.now()
         message.save(update_fields=["message_id", "emailed_at"])
+    return True
+
+
+def _locked_ticket(ticket_id: int) -> Ticket | None:
+    return (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("account__user")
+        .filter(pk=ticket_id)
+        .first()
+    )
+
+
+def _requester_address(ticket: Ticket) -> str:
+    return ticket.requester_email or (ticket.account.user.email if ticket.account else "")
+
+
+def _first_inbound_id(ticket: Ticket) -> str:
+    return (
+        TicketMessage.objects.filter(ticket=ticket, internal=False)
+        .exclude(message_id="")
+        .order_by("created_at", "id")
+        .values_list("message_id", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _send_to_requester(ticket: Ticket, *, to: str, subject: str, body: str) -> None:
+    """An automatic message to the requester, threaded with their first email and marked
+    Auto-Submitted so their auto-responder does not answer it (RFC 3834)."""
+    headers = {"Message-ID": make_msgid(domain=_mail_domain()), "Auto-Submitted": "auto-replied"}
+    first = _first_inbound_id(ticket)
+    if first:
+        headers.update({"In-Reply-To": first, "References": first})
+    link = (
+        f"\n\nFollow your ticket: {customer_ticket_url(ticket.reference)}"
+        if ticket.account_id
+        else ""
+    )
+    EmailMessage(
+        subject=subject,
+        body=f"{body}{link}\n\nReply to this email to add to it; keep {ticket.reference} in "
+        "the subject.",
+        from_email=settings.SUPPORT_FROM_EMAIL,
+        to=[to],
+        headers=headers,
+    ).send()
+
+
+def send_acknowledgement(*, ticket_id: int) -> bool:
+    """Tell the requester their ticket was received and its reference; once per ticket."""
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        if ticket is None or ticket.acknowledged_at is not None:
+            return False
+        to = _requester_address(ticket)
+        if not to:
+            return False
+        _send_to_requester(
+            ticket,
+            to=to,
+            subject=f"[{ticket.reference}] We received your request: {ticket.subject}",
+            body=(
+                f"Thanks for contacting us. Your request is {ticket.reference}; an agent will "
+                "answer you by email."
+            ),
+        )
+        Ticket.objects.filter(pk=ticket.pk).update(acknowledged_at=timezone.now())
+    return True
+
+
+def send_resolution_notice(*, ticket_id: int) -> bool:
+    """Tell the requester their ticket was resolved (and where to rate the help); once per
+    resolution — a ticket reopened and resolved again is announced again."""
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        if (
+            ticket is None
+            or ticket.status != Ticket.Status.RESOLVED
+            or ticket.resolved_at is None
+            or (
+                ticket.resolution_notified_at is not None
+                and ticket.resolution_notified_at >= ticket.resolved_at
+            )
+        ):
+            return False
+        to = _requester_address(ticket)
+        if not to:
+            return False
+        rate = " You can tell us how we did on the ticket page below." if ticket.account_id else ""
+        _send_to_requester(
+            ticket,
+            to=to,
+            subject=f"[{ticket.reference}] Resolved: {ticket.subject}",
+            body=(
+                f"We have marked {ticket.reference} as resolved.{rate} If something is still "
+                "wrong, just reply and the ticket reopens."
+            ),
+        )
+        Ticket.objects.filter(pk=ticket.pk).update(resolution_notified_at=timezone.now())
     return True
 
 

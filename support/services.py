@@ -240,6 +240,9 @@ def create_ticket(
         created_at=now,
     )
     telemetry.count_on_commit(telemetry.TICKETS_OPENED, channel)
+    if author_kind == TicketMessage.Author.REQUESTER and channel != Channel.CHAT:
+        # Tell the requester we have it, with the reference to quote (chat is answered live).
+        _on_commit_task("support.tasks.send_acknowledgement", ticket.pk)
     return ticket
 
 
@@ -266,6 +269,8 @@ def update_ticket_status(
     _apply_status(ticket, status, now)
     reason = f"Status {old} → {status}" + (f": {notes}" if notes else "")
     _save(ticket, actor=actor, reason=reason, now=now)
+    if status == S.RESOLVED:
+        _on_commit_task("support.tasks.send_resolution_notice", ticket.pk)
     if notes:
         TicketMessage.objects.create(
             ticket=ticket,

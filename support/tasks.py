@@ -19,6 +19,16 @@ def send_reply_email(message_id: int) -> bool:
     return notifications.send_public_reply(message_id=message_id)
 
 
+def send_acknowledgement(ticket_id: int) -> bool:
+    telemetry.TASKS_RUN.labels("support.send_acknowledgement").inc()
+    return notifications.send_acknowledgement(ticket_id=ticket_id)
+
+
+def send_resolution_notice(ticket_id: int) -> bool:
+    telemetry.TASKS_RUN.labels("support.send_resolution_notice").inc()
+    return notifications.send_resolution_notice(ticket_id=ticket_id)
+
+
 def sweep_sla_breaches() -> int:
     """Every 5 minutes: escalate tickets whose SLA is breached (each breach once)."""
     telemetry.TASKS_RUN.labels("support.sweep_sla_breaches").inc()
