@@ -7,6 +7,7 @@ from axe_playwright_python.sync_playwright import Axe
 from tests.e2e.conftest import sign_in
 from tests.factories import PASSWORD, AccountFactory, CampaignFactory
 from tests.support.factories import make_ticket
+from tests.userflows.factories import InvoiceFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,6 +27,7 @@ def test_customer_pages_have_no_serious_accessibility_violations(page):
     account = AccountFactory(name="Backyard Science")
     CampaignFactory(account=account)
     ticket = make_ticket(account=account, subject="Downloads dropped")
+    invoice = InvoiceFactory(account=account)
 
     page.goto("/login/")
     found = {"/login/": serious(page)}
@@ -38,6 +40,7 @@ def test_customer_pages_have_no_serious_accessibility_violations(page):
         f"/account/support/{ticket.reference}/",
         "/account/exports/",
         "/account/billing/",
+        f"/account/billing/invoices/{invoice.id}/",
         "/account/delete/",
         "/account/tokens/",
     ]:
