@@ -25,7 +25,7 @@ LEGAL_GROUND = "Legitimate interest: support statistics, kept without personal d
 CHUNK = 500
 
 
-def _placeholder_email():
+def _anonymous_email():
     # Tickets keep a requester address (a row constraint), now one that identifies nobody.
     return Concat(Value("erased-"), Cast("id", CharField()), Value(ERASED_DOMAIN))
 
@@ -49,7 +49,7 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
             chunk = ids[start : start + CHUNK]
             counts["tickets"] += Ticket.objects.filter(id__in=chunk).update(
                 subject=ERASED,
-                requester_email=_placeholder_email(),
+                requester_email=_anonymous_email(),
                 requester_name="",
                 tags="",
                 chat_session_id="",
@@ -70,15 +70,15 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
             )
             counts["history"] += historical.objects.filter(id__in=chunk).update(
                 subject=ERASED,
-                requester_email=_placeholder_email(),
+                requester_email=_anonymous_email(),
                 requester_name="",
                 tags="",
                 chat_session_id="",
                 history_change_reason=None,
             )
-            placeholders = ", ".join(["%s"] * len(chunk))
+            id_params = ", ".join(["%s"] * len(chunk))
             insert_history_rows(
-                where_sql=f"t.id IN ({placeholders})",
+                where_sql=f"t.id IN ({id_params})",
                 params=chunk,
                 reason="Personal data erased (account deletion)",
                 user_id=actor.pk if actor is not None and actor.is_authenticated else None,

@@ -41,7 +41,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
-    pass
+    """Read-only, with the history view (requests change only through their services)."""
 
 
 @admin.register(ExportRequest)

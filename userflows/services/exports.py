@@ -477,6 +477,7 @@ def _remove_stale_temp(now: dt.datetime) -> int:
     try:
         _, files = default_storage.listdir(TEMP_DIR)
     except (FileNotFoundError, NotImplementedError):
+        # No temp folder yet (no export ever started), or a storage that cannot list.
         return 0
     removed = 0
     for name in files:
