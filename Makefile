@@ -20,7 +20,6 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py sync_schedules
 	$(PY) manage.py seed_demo --if-empty --accounts 50

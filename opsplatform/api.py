@@ -7,12 +7,29 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
-from ninja.throttling import AuthRateThrottle
+from ninja.parser import Parser
 
 from opsplatform.auth import api_auth
 from opsplatform.errors import DomainError
+from opsplatform.throttling import ClientRateThrottle
 
 logger = logging.getLogger(__name__)
+
+
+class UnsupportedMediaType(Exception):
+    pass
+
+
+class JsonOnlyParser(Parser):
+    """Request bodies are JSON (`application/json` or a `+json` type). A form-encoded or
+    other body answers 415 instead of being guessed at."""
+
+    def parse_body(self, request):
+        content_type = request.content_type or ""
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(content_type or "none")
+        return super().parse_body(request)
+
 
 api = NinjaAPI(
     title="opsplatform API",
@@ -23,8 +40,9 @@ api = NinjaAPI(
         '`{"detail": "...", "code": "..."}`, with `errors` for 422.'
     ),
     urls_namespace="api",
+    parser=JsonOnlyParser(),
     auth=api_auth,
-    throttle=[AuthRateThrottle(settings.API_RATE_LIMIT)],
+    throttle=[ClientRateThrottle(settings.API_RATE_LIMIT)],
 )
 
 
@@ -90,6 +108,13 @@ def on_throttled(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, UnsupportedMediaType):
+        return _error(
+            request,
+            415,
+            f"Send the body as JSON with Content-Type: application/json (got {exc.__cause__}).",
+            "unsupported_media_type",
+        )
     codes = {
         400: "malformed_body",
         401: "unauthenticated",
@@ -118,6 +143,15 @@ def on_permission_denied(request, exc):
 def on_too_big(request, exc):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
     return _error(request, 413, f"Request body too large (at most {limit} MB).", "too_large")
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc):
+    """In production an unexpected error still answers the envelope (and is logged)."""
+    if settings.DEBUG:
+        raise exc
+    logger.error("Unhandled API error on %s %s", request.method, request.path, exc_info=exc)
+    return _error(request, 500, "Internal error; it has been logged.", "server_error")
 
 
 api.add_router("", "opsplatform.api_core.router")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 from ninja.pagination import paginate
 from ninja.responses import Status
-from pydantic import AwareDatetime, StringConstraints, model_validator
+from pydantic import StringConstraints, model_validator
 
 from opsplatform import selectors, services
 from opsplatform.errors import Forbidden, InvalidInput
@@ -22,6 +22,7 @@ from opsplatform.schemas import (
     JsonValue,
     NoNul,
     Pagination,
+    StorableDatetime,
     responses,
 )
 from opsplatform.tenancy import account_of, is_staff, require_account
@@ -77,7 +78,7 @@ class EventIn(Input):
     type: Annotated[
         str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"), NoNul
     ]
-    occurred_at: AwareDatetime
+    occurred_at: StorableDatetime
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128), NoNul]
     properties: dict[CleanStr, JsonValue] = Field(default_factory=dict)
     account_id: Id | None = None

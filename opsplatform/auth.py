@@ -3,6 +3,7 @@
 from ninja.security import HttpBearer, SessionAuth
 
 from opsplatform import selectors, services
+from opsplatform.throttling import note_failed_credential, refuse_if_guessing
 
 
 class BearerTokenAuth(HttpBearer):
@@ -12,8 +13,10 @@ class BearerTokenAuth(HttpBearer):
     openapi_scheme = "bearer"
 
     def authenticate(self, request, token):
+        refuse_if_guessing(request, "api_token")
         found = selectors.api_token_authenticate(token)
         if found is None:
+            note_failed_credential(request, "api_token")
             return None
         services.touch_api_token(found)
         request.user = found.user

@@ -1,10 +1,19 @@
-"""Turns domain errors escaping a page view into the matching HTTP page (never a 500)."""
+"""Request-wide rules: domain errors on pages, the API's JSON error envelope everywhere under
+/api/, no-store caching for personal pages, and the Content-Security-Policy."""
 
+import functools
+import logging
+
+from csp.middleware import CSPMiddleware
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from opsplatform.errors import DomainError, Forbidden, NotFound
+
+logger = logging.getLogger(__name__)
 
 
 class DomainErrorMiddleware:
@@ -22,3 +31,86 @@ class DomainErrorMiddleware:
         if isinstance(exc, Forbidden):
             raise PermissionDenied(exc.detail)
         return render(request, "error.html", {"detail": exc.detail}, status=exc.status_code)
+
+
+class ApiErrorEnvelopeMiddleware:
+    """Everything under /api/ answers the JSON error envelope, also where ninja does not run:
+    an unknown path (Django's 404 page), a method the path does not allow (ninja's empty
+    405) and, in production, an unexpected exception (Django's 500 page)."""
+
+    MESSAGES = {
+        404: ("Not found.", "not_found"),
+        405: ("Method not allowed for this path.", "method_not_allowed"),
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            is_api_path(request)
+            and response.status_code in self.MESSAGES
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            detail, code = self.MESSAGES[response.status_code]
+            replaced = JsonResponse({"detail": detail, "code": code}, status=response.status_code)
+            if response.has_header("Allow"):
+                replaced["Allow"] = response["Allow"]
+            return replaced
+        return response
+
+    def process_exception(self, request, exc):
+        if not is_api_path(request) or isinstance(exc, Http404 | PermissionDenied):
+            return None
+        logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return server_error_response()
+
+
+def is_api_path(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def server_error_response() -> JsonResponse:
+    return JsonResponse(
+        {"detail": "Internal error; it has been logged.", "code": "server_error"}, status=500
+    )
+
+
+class NoStoreForPersonalPagesMiddleware:
+    """Pages for a signed-in person (account data, token secrets, admin) and every API answer
+    must not be kept by a browser or a shared cache: `Cache-Control: no-store, private`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if is_api_path(request) or (user is not None and user.is_authenticated):
+            add_never_cache_headers(response)
+        return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp with the project's policy (settings.CONTENT_SECURITY_POLICY): same origin
+    only. Two paths widen it without adding any origin: the admin, whose Alpine.js
+    evaluates its attributes (`'unsafe-eval'`) and sets inline styles, and the API docs,
+    whose Swagger UI sets inline styles."""
+
+    def get_policy_parts(self, request, response, report_only=False):
+        parts = super().get_policy_parts(request, response, report_only)
+        path = request.path_info
+        widen = None
+        if path.startswith(_admin_prefix()):
+            widen = {"script-src": ["'unsafe-eval'"], "style-src": ["'unsafe-inline'"]}
+        elif path.startswith("/api/"):
+            widen = {"style-src": ["'unsafe-inline'"]}
+        if widen and parts.update is None:
+            parts.update = widen
+        return parts
+
+
+@functools.cache
+def _admin_prefix() -> str:
+    return reverse("admin:index")

@@ -1,10 +1,11 @@
 """Shared API types: strict input base, clean strings, ids, the error envelope, pagination."""
 
+import datetime as dt
 from typing import Annotated, Any
 
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 MAX_ID = 2**63 - 1
 
@@ -31,7 +32,24 @@ def _no_nul_deep(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def _storable_datetime(value: dt.datetime) -> dt.datetime:
+    """What PostgreSQL accepts: a UTC offset within ±15:59, and a moment whose UTC date lies
+    in years 1 to 9999 (Python's range; `0001-01-01T00:00:00+14:00` is the year 0 in UTC)."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) >= dt.timedelta(hours=16):
+        raise ValueError("has a UTC offset beyond ±15:59")
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range: in UTC it must fall in the years 1 to 9999") from None
+
+
 NoNul = AfterValidator(_no_nul)
+# A date that bounds a reporting range: ranges are turned into half-open datetime intervals
+# (the day after the end), so the calendar's last day would overflow; years 1900 to 9998.
+RangeDate = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(9998, 12, 31))]
+# An aware datetime the database can store, returned in UTC.
+StorableDatetime = Annotated[AwareDatetime, AfterValidator(_storable_datetime)]
 # A string without NUL. For length or pattern limits write
 # `Annotated[str, StringConstraints(...), NoNul]`: constraints placed before the validator give
 # pydantic's string messages ("at least 1 character"), not the generic "item" ones.
@@ -74,6 +92,7 @@ ERROR_RESPONSES = {
     404: ErrorOut,
     409: ErrorOut,
     413: ErrorOut,
+    415: ErrorOut,
     422: ValidationErrorOut,
     429: ErrorOut,
 }

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # Swagger UI from the package's static files, not a CDN
+    "csp",
     "simple_history",
     "django_q",
     "axes",
@@ -59,11 +61,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "opsplatform.telemetry.PrometheusMiddleware",
+    "opsplatform.middleware.ApiErrorEnvelopeMiddleware",
+    "opsplatform.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "opsplatform.middleware.NoStoreForPersonalPagesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -143,7 +148,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: lock a username+IP pair after repeated failures.
+# The client's address: X-Forwarded-For is trusted through this many proxies (load balancers
+# that append the address they saw), and ignored at 0. Every lockout and throttle keys on it.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+
+# Login throttling: lock a username+client-address pair after repeated failures.
+AXES_CLIENT_IP_CALLABLE = "opsplatform.clientip.client_ip"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -205,6 +217,10 @@ else:
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 200
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1200/m")
+# Failed credentials (bad bearer tokens, wrong inbound-email secrets) per client address:
+# past the limit within the window, every credential from that address answers 429.
+CREDENTIAL_FAILURE_LIMIT = env_int("CREDENTIAL_FAILURE_LIMIT", 20)
+CREDENTIAL_FAILURE_WINDOW = env_int("CREDENTIAL_FAILURE_WINDOW_SECONDS", 600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
@@ -220,6 +236,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy on every response: this origin only, no third-party origins. The
+# admin (Unfold's Alpine.js evaluates its attributes) and the API docs widen script/style
+# for their paths only; see opsplatform.middleware.ContentSecurityPolicyMiddleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -44,6 +44,11 @@ EXPORTS_FINISHED = Counter(
 DELETIONS_COMPLETED = Counter(
     "opsplatform_account_deletions_total", "Account deletions carried out"
 )
+CREDENTIAL_FAILURES = Counter(
+    "opsplatform_credential_failures_total",
+    "Refused credentials (bad bearer tokens, wrong inbound-email secrets)",
+    ["kind"],
+)
 
 
 def count_on_commit(counter, *labels: str, amount: int = 1) -> None:

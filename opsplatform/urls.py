@@ -10,6 +10,8 @@ admin.site.site_header = "opsplatform"
 admin.site.site_title = "opsplatform admin"
 admin.site.index_title = "Operations back office"
 
+handler500 = "opsplatform.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -6,14 +6,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from opsplatform import selectors, services, telemetry
+from opsplatform.middleware import server_error_response
 from opsplatform.models import Heartbeat
 from opsplatform.tenancy import account_of, is_staff
 
@@ -55,9 +58,16 @@ def account_home(request):
 @never_cache
 @require_GET
 def healthz(request):
-    """Liveness for load balancers: 200 while the database answers; the worker's state is
+    """Liveness for load balancers: 200 while the database and the cache answer (the cache
+    holds the API's rate limits: without it every API call would fail); the worker's state is
     reported (from its heartbeat schedule) but does not fail the check."""
-    body = {"status": "ok", "database": "ok", "worker": "unknown", "worker_last_seen": None}
+    body = {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "worker": "unknown",
+        "worker_last_seen": None,
+    }
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -65,11 +75,25 @@ def healthz(request):
     except Exception as exc:  # any database failure means "not healthy", not a 500 page
         body.update(status="error", database=f"error: {exc.__class__.__name__}")
         return JsonResponse(body, status=503)
+    try:
+        cache.set("healthz", "ok", 30)
+        if cache.get("healthz") != "ok":
+            raise RuntimeError("the cache did not keep a value")
+    except Exception as exc:  # a missing cache table (migrate not run) or Redis down
+        body.update(status="error", cache=f"error: {exc.__class__.__name__}: {exc}"[:300])
+        return JsonResponse(body, status=503)
     if beat is not None:
         age = (timezone.now() - beat.beat_at).total_seconds()
         body["worker"] = "ok" if age <= WORKER_STALE_AFTER_SECONDS else "stale"
         body["worker_last_seen"] = beat.beat_at.isoformat()
     return JsonResponse(body)
+
+
+def server_error(request):
+    """handler500: the API's JSON envelope under /api/, the error page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return server_error_response()
+    return defaults.server_error(request)
 
 
 @never_cache

@@ -16,7 +16,7 @@ from pydantic import EmailStr, StringConstraints
 
 from opsplatform.auth import api_auth
 from opsplatform.errors import Forbidden, InvalidInput
-from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, responses
+from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, RangeDate, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import account_of, is_staff, require_account, require_perm
 from support import inbound, selectors, services
@@ -241,8 +241,8 @@ class MetricsOut(Schema):
 
 
 class MetricsFilters(Schema):
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
+    date_from: RangeDate | None = None
+    date_to: RangeDate | None = None
 
 
 def _detail(request, ticket: Ticket) -> Ticket:

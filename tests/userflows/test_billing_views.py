@@ -104,5 +104,6 @@ def test_the_invoice_page_is_printable_and_tenant_walled(customer, account, othe
     html = own.content.decode()
     assert own.status_code == 200
     assert mine.number in html and account.name in html and "$19.00" in html
-    assert "window.print()" in html and "userflows/userflows.css" in html
+    assert "data-print" in html and "userflows/print.js" in html
+    assert "userflows/userflows.css" in html
     assert other.status_code == 404
