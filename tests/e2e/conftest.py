@@ -21,18 +21,35 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-# Playwright runs an event loop in this thread; Django's ORM calls from the test body are
-# still synchronous (STACK.md pitfall 13).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def pytest_collection_modifyitems(config, items):
+    # Browser tests run last: the session's browser keeps Playwright's event loop in this
+    # thread, and only the browser tests are allowed to call the ORM beside it.
+    items.sort(key=lambda item: "e2e" in item.keywords)
     if os.path.exists(CHROMIUM):
         return
     skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
     for item in items:
         if "e2e" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Playwright runs an event loop in this thread; the ORM calls of a browser test (its
+    setup, body and teardown, which also tears the session's database down after the last
+    one) are still synchronous (STACK.md pitfall 13). Allowed for browser tests only."""
+    if "e2e" not in item.keywords:
+        return (yield)
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        return (yield)
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="session")
