@@ -332,11 +332,13 @@ ERASED_CHANGE_REASON = "anonymized: account deleted"
 def erase_account(account: Account, *, actor) -> list[ErasureResult]:
     """Erase or irreversibly anonymize the account's personal data in the shared domain:
     the user, their sessions, API tokens and login records, usage events, names of the
-    account, its sponsors and campaigns — and the history rows holding copies of them.
-    Campaign figures stay, anonymized, for aggregate statistics. Runs inside the caller's
-    transaction; running it again finds nothing more to erase."""
+    account, its sponsors and campaigns — and the history rows and admin log lines holding
+    copies of them. Campaign figures stay, anonymized, for aggregate statistics. Runs inside
+    the caller's transaction; running it again finds nothing more to erase."""
     user = account.user
     identities = {v for v in (user.get_username(), user.email) if v}
+    # First, while the rows whose ids it needs (tokens, events, sessions) still exist.
+    log_lines = _scrub_admin_log_of(account, identities)
     results = [
         ErasureResult("sessions", "erased", _delete_sessions(user.pk)),
         ErasureResult("api tokens", "erased", _delete_api_tokens(user.pk)),
@@ -344,13 +346,81 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
             "usage events", "erased", UsageEvent.objects.filter(account=account).delete()[0]
         ),
         ErasureResult("login records", "erased", _delete_login_records(identities)),
-        ErasureResult("admin log entries", "anonymized", _scrub_log_entries(account)),
+        ErasureResult("admin log entries", "anonymized", log_lines),
         ErasureResult("sponsor names", "anonymized", _anonymize_sponsors(account)),
         *_anonymize_campaigns(account, actor),
         ErasureResult("account profile", "anonymized", _anonymize_account(account, actor)),
         ErasureResult("user login", "anonymized", _anonymize_user(user)),
     ]
     return results
+
+
+# --- admin log --------------------------------------------------------------------------------
+
+ERASED_LOG_MESSAGE = "Details erased with the account's personal data."
+LOG_CHUNK = 500
+
+
+def scrub_admin_log(model, ids) -> int:
+    """Scrub the admin log lines (`django_admin_log`) about these objects of `model`: their
+    `object_repr` and `change_message` repeat what the object said (a ticket's subject, a
+    user's email). The line stays — who did what to which object, and when — with a neutral
+    text, so the audit trail keeps that a change happened. Set-based: one UPDATE per chunk of
+    ids, whatever their number; lines already scrubbed are left alone, so it is safe to repeat.
+    Every app's `erase_account` calls it for each model it erases or anonymizes, with the ids
+    taken before it deletes any row."""
+    id_strings = sorted({str(i) for i in ids})  # LogEntry.object_id is text
+    if not id_strings:
+        return 0
+    # Admin logs an object under its own model's content type: include proxies of `model`.
+    models = [m for m in apps.get_models() if m._meta.concrete_model is model._meta.concrete_model]
+    content_types = ContentType.objects.get_for_models(*models, for_concrete_models=False)
+    neutral = f"{model._meta.verbose_name} (erased)"
+    total = 0
+    for start in range(0, len(id_strings), LOG_CHUNK):
+        total += (
+            LogEntry.objects.filter(
+                content_type__in=list(content_types.values()),
+                object_id__in=id_strings[start : start + LOG_CHUNK],
+            )
+            .exclude(object_repr=neutral, change_message=ERASED_LOG_MESSAGE)
+            .update(object_repr=neutral, change_message=ERASED_LOG_MESSAGE)
+        )
+    return total
+
+
+def _history_ids(model, **filters) -> set:
+    """Ids of the objects `model`'s history has seen, deleted ones included."""
+    return set(model.history.filter(**filters).values_list("id", flat=True).distinct())
+
+
+def _scrub_admin_log_of(account: Account, identities: set[str]) -> int:
+    user_id = account.user_id
+    campaign_ids = set(Campaign.objects.filter(account=account).values_list("id", flat=True))
+    targets = [
+        (Account, [account.pk]),
+        (get_user_model(), [user_id]),
+        (Campaign, campaign_ids | _history_ids(Campaign, account_id=account.pk)),
+        (Sponsor, Sponsor.objects.filter(account=account).values_list("id", flat=True)),
+        (
+            ApiToken,
+            set(ApiToken.objects.filter(user_id=user_id).values_list("id", flat=True))
+            | _history_ids(ApiToken, user_id=user_id),
+        ),
+        (UsageEvent, UsageEvent.objects.filter(account=account).values_list("id", flat=True)),
+        (
+            UserSession,
+            UserSession.objects.filter(user_id=user_id).values_list("session_key", flat=True),
+        ),
+    ]
+    if identities and apps.is_installed("axes"):
+        from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+        for model in (AccessAttempt, AccessFailureLog, AccessLog):
+            targets.append(
+                (model, model.objects.filter(username__in=identities).values_list("id", flat=True))
+            )
+    return sum(scrub_admin_log(model, ids) for model, ids in targets)
 
 
 def _delete_sessions(user_id: int) -> int:
@@ -372,25 +442,6 @@ def _delete_login_records(identities: set[str]) -> int:
     total = 0
     for model in (AccessAttempt, AccessFailureLog, AccessLog):
         total += model.objects.filter(username__in=identities).delete()[0]
-    return total
-
-
-def _scrub_log_entries(account: Account) -> int:
-    """Admin log lines repeat an object's name: scrub those about this account's objects."""
-    targets = [
-        (Account, [account.pk]),
-        (get_user_model(), [account.user_id]),
-        (Campaign, Campaign.objects.filter(account=account).values_list("id", flat=True)),
-        (Sponsor, Sponsor.objects.filter(account=account).values_list("id", flat=True)),
-    ]
-    total = 0
-    for model, ids in targets:
-        content_type = ContentType.objects.get_for_model(model)
-        id_strings = [str(i) for i in ids]
-        for start in range(0, len(id_strings), 1000):
-            total += LogEntry.objects.filter(
-                content_type=content_type, object_id__in=id_strings[start : start + 1000]
-            ).update(object_repr=f"{model._meta.verbose_name} (erased)", change_message="")
     return total
 
 

@@ -15,6 +15,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from opsplatform.models import Account
+from opsplatform.privacy import scrub_admin_log
 from opsplatform.registry import ErasureResult
 from support.models import CSATRating, Escalation, Ticket, TicketMessage, format_reference
 from support.services import insert_history_rows
@@ -42,11 +43,19 @@ def _account_ticket_ids(account: Account) -> list[int]:
 def erase_account(account: Account, *, actor) -> list[ErasureResult]:
     ids = _account_ticket_ids(account)
     now = timezone.now()
-    counts = {"tickets": 0, "messages": 0, "history": 0, "csat": 0, "escalations": 0}
+    counts = {
+        "tickets": 0,
+        "messages": 0,
+        "history": 0,
+        "csat": 0,
+        "escalations": 0,
+        "admin log": 0,
+    }
     historical = Ticket.history.model
     with transaction.atomic():
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
+            counts["admin log"] += _scrub_admin_log(chunk)
             counts["tickets"] += Ticket.objects.filter(id__in=chunk).update(
                 subject=ERASED,
                 requester_email=_anonymous_email(),
@@ -90,7 +99,20 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
         ErasureResult("support messages", "erased", counts["messages"]),
         ErasureResult("support CSAT comments", "erased", counts["csat"]),
         ErasureResult("support escalation reasons", "erased", counts["escalations"]),
+        ErasureResult("support admin log entries", "anonymized", counts["admin log"]),
     ]
+
+
+def _scrub_admin_log(ticket_ids: list[int]) -> int:
+    """Admin log lines about these tickets and their messages, ratings and escalations (a
+    ticket's line reads "SUP-000059 <subject>")."""
+    related = (TicketMessage, CSATRating, Escalation)
+    return scrub_admin_log(Ticket, ticket_ids) + sum(
+        scrub_admin_log(
+            model, model.objects.filter(ticket_id__in=ticket_ids).values_list("id", flat=True)
+        )
+        for model in related
+    )
 
 
 TICKET_EXPORT_HEADER = [

@@ -6,6 +6,7 @@ Rows customers create are read-only here; changes go through the services (actio
 import datetime as dt
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -13,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from opsplatform.errors import DomainError
 from userflows import selectors
@@ -27,6 +29,7 @@ from userflows.models import (
     Subscription,
 )
 from userflows.services import deletion as deletion_services
+from userflows.services import exports as export_services
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,6 +45,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
     """Read-only, with the history view (requests change only through their services)."""
+
+
+class _NoFilePathHistory(HistoricalRecordContextHelper):
+    """The history's "Changes" column says a file was stored or removed, not where."""
+
+    def prepare_delta_change_value(self, change, value):
+        if change.field == "file":
+            return "a stored file" if value else "no file"
+        return super().prepare_delta_change_value(change, value)
 
 
 @admin.register(ExportRequest)
@@ -63,6 +75,23 @@ class ExportRequestAdmin(ReadOnlyHistoryAdmin):
     raw_id_fields = ["account", "requested_by"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    # The stored file's path is never shown: staff download through the signed link.
+    exclude = ["file"]
+    readonly_fields = ["download"]
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return _NoFilePathHistory(self.model, historical_record)
+
+    @admin.display(description="File")
+    def download(self, obj):
+        url = export_services.export_file_url(obj)
+        if url is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Download the ZIP</a> (this link works for {} minutes)',
+            url,
+            settings.EXPORT_LINK_MINUTES,
+        )
 
 
 @admin.register(Plan)

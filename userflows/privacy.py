@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opsplatform.privacy import QueryExport, day_bounds, subject_reference
+from opsplatform.privacy import QueryExport, day_bounds, scrub_admin_log, subject_reference
 from opsplatform.registry import ErasureResult
 from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
 from userflows.services.billing import transition
@@ -61,6 +61,8 @@ EXPORT_TYPES = {
 
 
 def erase_account(account, *, actor) -> list[ErasureResult]:
+    # First, while the payment method it names is still there.
+    log_lines = _scrub_admin_log(account)
     payment_methods = PaymentMethod.objects.filter(account=account).delete()[0]
     return [
         ErasureResult("payment methods", "erased", payment_methods),
@@ -68,7 +70,28 @@ def erase_account(account, *, actor) -> list[ErasureResult]:
         *_pseudonymize_invoices(account),
         *_erase_exports(account, actor),
         ErasureResult("deletion request reasons", "erased", _erase_reasons(account)),
+        ErasureResult("billing and privacy admin log entries", "anonymized", log_lines),
     ]
+
+
+def _scrub_admin_log(account) -> int:
+    """Admin log lines about the account's billing and privacy records (a subscription's
+    line repeats the account's name). Ids come from the history too, so lines about rows
+    deleted since are found as well."""
+
+    def ids(model, *, history: bool):
+        found = set(model.objects.filter(account=account).values_list("id", flat=True))
+        if history:
+            found |= set(model.history.filter(account_id=account.pk).values_list("id", flat=True))
+        return found
+
+    return (
+        scrub_admin_log(Subscription, ids(Subscription, history=True))
+        + scrub_admin_log(Invoice, ids(Invoice, history=False))
+        + scrub_admin_log(PaymentMethod, ids(PaymentMethod, history=False))
+        + scrub_admin_log(ExportRequest, ids(ExportRequest, history=True))
+        + scrub_admin_log(DeletionRequest, ids(DeletionRequest, history=True))
+    )
 
 
 def _close_subscription(account, actor) -> list[ErasureResult]:

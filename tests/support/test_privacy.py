@@ -4,6 +4,7 @@ messages only."""
 import datetime as dt
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 
 from opsplatform.registry import ErasureResult
 from support import privacy, services
@@ -71,6 +72,41 @@ def test_erasure_is_safe_to_repeat(agent):
     again = privacy.erase_account(account, actor=agent)
     assert {r.category: r.count for r in again}["support tickets"] == 1
     assert Ticket.objects.get().subject == "[erased]"
+
+
+def test_erase_account_scrubs_the_admin_log_lines_about_the_tickets(agent):
+    account = AccountFactory(user__email="jane@example.com", user__username="jane")
+    ticket = make_ticket(account=account, subject="Jane's card 4242 declined")
+    reply(ticket, agent, "Hi Jane", internal=False)
+    other = make_ticket(subject="Someone else's printer")
+    # What the admin writes when an agent edits a ticket and its thread.
+    LogEntry.objects.log_actions(
+        agent.pk,
+        Ticket.objects.filter(pk__in=[ticket.pk, other.pk]),
+        CHANGE,
+        change_message='[{"changed": {"fields": ["Subject"]}}]',
+    )
+    LogEntry.objects.log_actions(
+        agent.pk, TicketMessage.objects.filter(ticket=ticket), CHANGE, change_message="Jane"
+    )
+    line = LogEntry.objects.get(object_id=str(ticket.pk), content_type__model="ticket")
+    assert line.object_repr == f"SUP-{ticket.pk:06d} Jane's card 4242 declined"
+
+    results = privacy.erase_account(account, actor=agent)
+
+    counts = {r.category: (r.action, r.count) for r in results}
+    assert counts["support admin log entries"] == ("anonymized", 3)
+    scrubbed = LogEntry.objects.exclude(object_id=str(other.pk), content_type__model="ticket")
+    assert {(e.object_repr, e.change_message) for e in scrubbed} == {
+        ("ticket (erased)", "Details erased with the account's personal data."),
+        ("ticket message (erased)", "Details erased with the account's personal data."),
+    }
+    assert {(e.user_id, e.action_flag) for e in scrubbed} == {(agent.pk, CHANGE)}
+    kept = LogEntry.objects.get(object_id=str(other.pk), content_type__model="ticket")
+    assert (kept.object_repr, kept.change_message) == (
+        f"SUP-{other.pk:06d} Someone else's printer",
+        '[{"changed": {"fields": ["Subject"]}}]',
+    )
 
 
 def test_export_streams_public_messages_only(agent, clock):

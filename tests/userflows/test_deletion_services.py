@@ -23,6 +23,7 @@ from opsplatform.models import (
     ApiToken,
     Campaign,
     CampaignMetric,
+    Sponsor,
     UsageEvent,
     UserSession,
 )
@@ -201,17 +202,9 @@ def fill_with_personal_data(account, django_capture_on_commit_callbacks) -> dict
     assert export.status == ExportRequest.Status.COMPLETED
     earlier = deletion.request_deletion(account=account, actor=user, reason=f"Mistake — {EMAIL}")
     deletion.cancel_deletion(deletion=earlier, actor=user)
-    LogEntry.objects.create(
-        user=staff_in(is_superuser=True),
-        content_type=ContentType.objects.get_for_model(Account),
-        object_id=str(account.pk),
-        object_repr=str(account),
-        action_flag=CHANGE,
-        change_message=json.dumps([{"changed": {"fields": ["Name"]}}]),
-    )
     if apps.is_installed("support"):
         support = import_module("support.services")
-        support.create_ticket(
+        ticket = support.create_ticket(
             subject=f"Help for {FIRST}",
             description=f"Call me: {PHONE}",
             channel="web",
@@ -220,6 +213,17 @@ def fill_with_personal_data(account, django_capture_on_commit_callbacks) -> dict
             requester_name=f"{FIRST} {LAST}",
             actor=user,
         )
+        support_models = import_module("support.models")
+        support_models.Escalation.objects.create(
+            ticket=ticket, from_level=1, to_level=2, reason="Customer asked for a manager"
+        )
+        support_models.CSATRating.objects.create(ticket=ticket, rating=4)
+    # A token that staff deleted before the erasure: only its history remembers it.
+    gone, _ = core_services.issue_api_token(user=user, label="Phone", actor=user)
+    plant_admin_log(ApiToken, [gone.pk])
+    gone.delete()
+    planted = {model: plant_admin_log(model, ids) for model, ids in personal_objects(account)}
+    assert all(planted.values()), planted  # every model holding personal data has a line
     request = deletion.request_deletion(
         account=account, actor=user, reason=f"Text me at {PHONE} when done"
     )
@@ -232,6 +236,56 @@ def fill_with_personal_data(account, django_capture_on_commit_callbacks) -> dict
             Invoice.objects.filter(account=account).values("id", "amount_due_cents", "number")
         ),
     }
+
+
+def personal_objects(account) -> list[tuple]:
+    """(model, ids) of every model whose rows hold the person's data, for admin log lines."""
+    from axes.models import AccessLog
+
+    user = account.user
+    found = [
+        (get_user_model(), [user.pk]),
+        (Account, [account.pk]),
+        (Sponsor, Sponsor.objects.filter(account=account).values_list("id", flat=True)),
+        (Campaign, Campaign.objects.filter(account=account).values_list("id", flat=True)),
+        (ApiToken, ApiToken.objects.filter(user=user).values_list("id", flat=True)),
+        (UsageEvent, UsageEvent.objects.filter(account=account).values_list("id", flat=True)),
+        (UserSession, UserSession.objects.filter(user_id=user.pk).values_list("pk", flat=True)),
+        (AccessLog, AccessLog.objects.filter(username=EMAIL).values_list("id", flat=True)),
+    ]
+    for model in (Subscription, Invoice, PaymentMethod, ExportRequest, DeletionRequest):
+        found.append((model, model.objects.filter(account=account).values_list("id", flat=True)))
+    if apps.is_installed("support"):
+        from support.models import CSATRating, Escalation, Ticket, TicketMessage
+
+        tickets = Ticket.objects.filter(account=account).values_list("id", flat=True)
+        found.append((Ticket, tickets))
+        for model in (TicketMessage, Escalation, CSATRating):
+            found.append(
+                (model, model.objects.filter(ticket_id__in=tickets).values_list("id", flat=True))
+            )
+    return found
+
+
+def plant_admin_log(model, ids) -> int:
+    """An admin's edit of each object, its log line naming the person as admin lines do
+    (a ticket's reads "SUP-000059 <subject>")."""
+    staff = staff_in(is_superuser=True)
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+    planted = 0
+    for pk in ids:
+        LogEntry.objects.create(
+            user=staff,
+            content_type=content_type,
+            object_id=str(pk),
+            object_repr=f"{model._meta.verbose_name} of {FIRST} {LAST}",
+            action_flag=CHANGE,
+            change_message=json.dumps(
+                [{"changed": {"fields": ["Name"]}}, {"note": f"asked by {EMAIL}"}]
+            ),
+        )
+        planted += 1
+    return planted
 
 
 def personal_data_hits(needles: list[str]) -> list[str]:
