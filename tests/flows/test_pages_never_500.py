@@ -2,6 +2,7 @@
 and another account's objects stay out of reach (404)."""
 
 import pytest
+from django.apps import apps
 from django.test import Client
 
 from tests.factories import AccountFactory
@@ -85,9 +86,27 @@ def test_hostile_form_posts_never_give_a_server_error(customer, payload_name):
         for k, v in HOSTILE[payload_name].items()
     }
 
+    before = row_counts()
+
     statuses = {url: client.post(url, payload).status_code for url in post_urls(ticket.reference)}
 
     assert all(code < 500 for code in statuses.values()), statuses
+    if payload_name in REFUSED_EVERYWHERE:
+        assert row_counts() == before, "a refused form wrote something"
+
+
+# Payloads no form may accept (every field carries a NUL, or is far over any length limit).
+REFUSED_EVERYWHERE = {"nul", "huge"}
+SESSION_TABLES = {"django_session", "opsplatform_usersession"}
+
+
+def row_counts() -> dict[str, int]:
+    """Rows in every table, history tables included: a refused request must change none."""
+    return {
+        model._meta.db_table: model._default_manager.count()
+        for model in apps.get_models()
+        if model._meta.db_table not in SESSION_TABLES and model._meta.managed
+    }
 
 
 @pytest.mark.parametrize(
