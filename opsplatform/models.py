@@ -13,7 +13,8 @@ from simple_history.models import HistoricalRecords
 
 
 class Persona(models.Model):
-    """A kind of customer; the four slugs are seeded by a migration."""
+    """A kind of customer; the four slugs are ensured after every migrate
+    (`OpsplatformConfig.ensure_reference_data`, a post-migrate hook)."""
 
     SOLO_PODCASTER = "solo_podcaster"
     PODCAST_NETWORK = "podcast_network"
@@ -64,6 +65,7 @@ class Sponsor(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sponsors")
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]

@@ -401,7 +401,11 @@ def _scrub_admin_log_of(account: Account, identities: set[str]) -> int:
         (Account, [account.pk]),
         (get_user_model(), [user_id]),
         (Campaign, campaign_ids | _history_ids(Campaign, account_id=account.pk)),
-        (Sponsor, Sponsor.objects.filter(account=account).values_list("id", flat=True)),
+        (
+            Sponsor,
+            set(Sponsor.objects.filter(account=account).values_list("id", flat=True))
+            | _history_ids(Sponsor, account_id=account.pk),
+        ),
         (
             ApiToken,
             set(ApiToken.objects.filter(user_id=user_id).values_list("id", flat=True))
@@ -446,9 +450,10 @@ def _delete_login_records(identities: set[str]) -> int:
 
 
 def _anonymize_sponsors(account: Account) -> int:
-    return Sponsor.objects.filter(account=account).update(
-        name=Concat(Value("Sponsor "), Cast("id", CharField()))
-    )
+    pseudonym = Concat(Value("Sponsor "), Cast("id", CharField()))
+    # Sponsor names may name a person (a solo brand): their history rows are scrubbed too.
+    Sponsor.history.filter(account_id=account.pk).update(name=pseudonym, history_change_reason=None)
+    return Sponsor.objects.filter(account=account).update(name=pseudonym)
 
 
 def _anonymize_campaigns(account: Account, actor) -> list[ErasureResult]:

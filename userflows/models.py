@@ -97,7 +97,8 @@ class ExportRequest(models.Model):
 
 
 class Plan(models.Model):
-    """A price list entry; the codes are Account.Plan's, seeded by a data migration."""
+    """A price list entry; the codes are Account.Plan's, ensured after every migrate
+    (`UserflowsConfig.ensure_reference_data`, a post-migrate hook)."""
 
     code = models.CharField(max_length=20, unique=True, choices=Account.Plan.choices)
     name = models.CharField(max_length=80)
