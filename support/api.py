@@ -197,7 +197,7 @@ class EscalationOut(Schema):
 
 
 class InboundOut(Schema):
-    result: str = Field(description="created, appended, duplicate or ignored")
+    result: str = Field(description="created, appended, held, duplicate or ignored")
     reference: str | None
     detail: str
 
@@ -515,7 +515,7 @@ class InboundSecretAuth(APIKeyHeader):
 @router.post(
     "/inbound-email",
     auth=[InboundSecretAuth(), *api_auth],
-    response=responses({201: InboundOut, 200: InboundOut, 415: ErrorOut}),
+    response=responses({201: InboundOut, 200: InboundOut, 202: InboundOut, 415: ErrorOut}),
     summary="Receive one raw RFC 822 email",
     openapi_extra={
         "requestBody": {
@@ -531,7 +531,9 @@ def inbound_email(request):
     """The raw message is the body (`Content-Type: message/rfc822` or `text/plain`).
     Authenticate with `X-Inbound-Secret` or a staff token with `support.ingest_email`.
     A new message opens a ticket (201); a reply joins its ticket; a repeated Message-ID,
-    an auto-reply or a bounce stores nothing (200)."""
+    an auto-reply or a bounce stores nothing (200); a message whose sender our MTA did not
+    authenticate is held for an agent's review (202). Too many MIME parts or too deep a
+    nesting answers 422 (`too_many_parts`, `too_deeply_nested`)."""
     if request.auth != INBOUND_SECRET:
         _staff_only(request, "support.ingest_email")
     if request.content_type not in INBOUND_TYPES:
@@ -548,4 +550,5 @@ def inbound_email(request):
         "reference": result.ticket.reference if result.ticket else None,
         "detail": result.detail,
     }
-    return Status(201 if result.result == "created" else 200, body)
+    code = {"created": 201, "held": 202}.get(result.result, 200)
+    return Status(code, body)
