@@ -19,6 +19,8 @@ from opsplatform.errors import InvalidInput
 # customer's message with a large screenshot must still open a ticket, not bounce.
 MAX_RAW_BYTES = 40 * 1024 * 1024
 MAX_BODY_CHARS = 200_000
+# Larger messages (attachments) are parsed by a worker: decoding them takes seconds.
+PARSE_IN_REQUEST_BYTES = 1024 * 1024
 MESSAGE_ID_RE = re.compile(r"<[^<>\s]{1,250}>")
 AUTO_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply"}
 BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
@@ -28,7 +30,8 @@ BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
 # hostile message with thousands of parts or deep nesting must not tie up a worker.
 DEFAULT_MAX_PARTS = 500
 DEFAULT_MAX_DEPTH = 20
-HEADER_WINDOW = 64 * 1024
+# Postfix's header_size_limit is 100 KB: a longer header block is not a real message.
+MAX_HEADER_BYTES = 128 * 1024
 _DELIMITER_RE = re.compile(rb"^--([^\r\n]{1,998}?)[ \t]*\r?$", re.MULTILINE)
 _BLANK_LINE_RE = re.compile(rb"^\r?$", re.MULTILINE)
 _FOLD_RE = re.compile(rb"\r?\n[ \t]+")
@@ -208,11 +211,18 @@ def _too_deep(max_depth: int) -> InvalidInput:
 
 def _entity_headers(raw: bytes, pos: int) -> tuple[bytes, bytes, int | None]:
     """(content type, boundary, start of body) of the MIME entity whose headers start at
-    `pos`, reading at most HEADER_WINDOW bytes of headers."""
-    window_end = min(len(raw), pos + HEADER_WINDOW)
+    `pos`; a header block longer than MAX_HEADER_BYTES is refused (it would also let the
+    scan's work grow with the message size for every part)."""
+    window_end = min(len(raw), pos + MAX_HEADER_BYTES)
     if pos >= len(raw):
         return b"", b"", None
     blank = _BLANK_LINE_RE.search(raw, pos, window_end)
+    if blank is None and window_end < len(raw):
+        raise InvalidInput(
+            f"A header block of the message is longer than {MAX_HEADER_BYTES // 1024} KB.",
+            code="headers_too_large",
+            field="body",
+        )
     block = raw[pos : blank.start() if blank else window_end]
     body = blank.end() + 1 if blank and blank.end() < len(raw) else None
     match = _CONTENT_TYPE_RE.search(_FOLD_RE.sub(b" ", block))

@@ -372,3 +372,23 @@ class HeldEmail(models.Model):
 
     def __str__(self):
         return f"{self.from_email}: {self.subject}"
+
+
+class QueuedEmail(models.Model):
+    """A large inbound email accepted by the webhook and parsed by a worker, so a web worker
+    is not tied up decoding megabytes of attachments; the raw bytes are dropped once done."""
+
+    raw = models.BinaryField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=20, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"inbound email #{self.pk} ({self.result or 'queued'})"

@@ -31,6 +31,7 @@ from support.models import (
     Escalation,
     HeldEmail,
     Priority,
+    QueuedEmail,
     SLAPolicy,
     Ticket,
     TicketMessage,
@@ -687,6 +688,47 @@ def ingest_email(*, raw: bytes) -> IngestResult:
         if duplicate is None:
             raise
         return duplicate
+
+
+def queue_email(*, raw: bytes) -> IngestResult:
+    """Keep a large inbound email for a worker to parse (see QueuedEmail). Its MIME
+    structure is checked now, by the cheap scan, so a hostile message is still refused
+    with 422 at once."""
+    if not raw or not raw.strip():
+        raise InvalidInput("The message is empty.", field="body")
+    try:
+        inbound.check_structure(
+            raw, max_parts=settings.INBOUND_MAX_PARTS, max_depth=settings.INBOUND_MAX_DEPTH
+        )
+    except InvalidInput as exc:
+        telemetry.INBOUND_REJECTED.labels(exc.code).inc()
+        raise
+    with transaction.atomic():
+        queued = QueuedEmail.objects.create(raw=raw)
+        _on_commit_task("support.tasks.ingest_queued_email", queued.pk)
+    return IngestResult("queued", None, f"parsed in the background (#{queued.pk})")
+
+
+def ingest_queued_email(*, queued_id: int) -> bool:
+    """Parse and store one queued email, once; False when it was already processed."""
+    with transaction.atomic():
+        queued = QueuedEmail.objects.select_for_update().filter(pk=queued_id).first()
+        if queued is None or queued.processed_at is not None:
+            return False
+        try:
+            result = ingest_email(raw=bytes(queued.raw))
+            queued.result, queued.detail, queued.ticket = (
+                result.result,
+                result.detail[:300],
+                result.ticket,
+            )
+        except InvalidInput as exc:
+            logger.warning("Queued inbound email #%s refused: %s", queued.pk, exc.detail)
+            queued.result, queued.detail = "refused", exc.detail[:300]
+        queued.raw = b""
+        queued.processed_at = timezone.now()
+        queued.save()
+    return True
 
 
 def _hold_email(parsed: inbound.ParsedEmail) -> IngestResult:

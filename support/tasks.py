@@ -103,6 +103,12 @@ def send_resolution_notice(ticket_id: int, attempt: int = 1) -> bool:
     )
 
 
+def ingest_queued_email(queued_id: int) -> bool:
+    """A large inbound email, parsed here rather than in the web request."""
+    telemetry.TASKS_RUN.labels("support.ingest_queued_email").inc()
+    return services.ingest_queued_email(queued_id=queued_id)
+
+
 def sweep_sla_breaches() -> int:
     """Every 5 minutes: escalate tickets whose SLA is breached (each breach once)."""
     telemetry.TASKS_RUN.labels("support.sweep_sla_breaches").inc()

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from opsplatform.errors import InvalidInput
 from support import inbound, services
-from support.models import HeldEmail, Ticket, TicketMessage
+from support.models import HeldEmail, QueuedEmail, Ticket, TicketMessage
 from tests.support.test_inbound import SECRET, authenticated
 
 pytestmark = pytest.mark.django_db
@@ -54,10 +54,11 @@ def secret(settings):
 
 
 def nothing_stored():
-    return (Ticket.objects.count(), TicketMessage.objects.count(), HeldEmail.objects.count()) == (
-        0,
-        0,
-        0,
+    return not (
+        Ticket.objects.exists()
+        or TicketMessage.objects.exists()
+        or HeldEmail.objects.exists()
+        or QueuedEmail.objects.exists()
     )
 
 
@@ -150,3 +151,68 @@ def test_the_command_reports_the_reason(tmp_path):
 
     assert str(error.value) == "The message has more than 500 MIME parts."
     assert nothing_stored()
+
+
+# --- large messages are parsed by a worker ----------------------------------------------------
+
+
+def padded(raw: bytes, size: int = 2 * 1024 * 1024) -> bytes:
+    """The message made over `size` bytes by a long first text part."""
+    line = b"p" * 900 + b"\r\n"
+    return raw.replace(b"part 0\r\n", b"part 0\r\n" + line * (size // len(line) + 1), 1)
+
+
+def test_a_header_block_over_128_kb_is_refused():
+    raw = b"X-Padding: " + b"p" * 200_000 + b"\r\n" + many_parts(1)
+
+    with pytest.raises(InvalidInput) as error:
+        services.ingest_email(raw=raw)
+
+    assert (error.value.code, error.value.detail) == (
+        "headers_too_large",
+        "A header block of the message is longer than 128 KB.",
+    )
+    assert nothing_stored()
+
+
+def test_a_large_hostile_message_is_refused_before_it_is_queued(client, secret):
+    response = post(client, padded(many_parts(10_000)))
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "too_many_parts"
+    assert nothing_stored()
+
+
+def test_a_large_message_is_parsed_once_by_the_worker(
+    client, secret, django_capture_on_commit_callbacks
+):
+    raw = padded(many_parts(3))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, raw)
+
+    assert response.status_code == 202
+    queued = QueuedEmail.objects.get()
+    assert response.json() == {
+        "result": "queued",
+        "reference": None,
+        "detail": f"parsed in the background (#{queued.pk})",
+    }
+    ticket = Ticket.objects.get()
+    assert (queued.result, queued.ticket, bytes(queued.raw)) == ("created", ticket, b"")
+    assert queued.processed_at is not None
+    # A second run of the task (a retry) stores nothing more.
+    assert services.ingest_queued_email(queued_id=queued.pk) is False
+    assert (Ticket.objects.count(), TicketMessage.objects.count()) == (1, 1)
+
+
+def test_a_queued_message_without_a_sender_is_recorded_as_refused(
+    client, secret, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, b"Subject: no sender\r\n\r\n" + b"body\r\n" * 300_000)
+
+    assert response.status_code == 202
+    queued = QueuedEmail.objects.get()
+    assert (queued.result, queued.detail) == ("refused", "The message has no valid From address.")
+    assert not Ticket.objects.exists()
