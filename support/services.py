@@ -599,7 +599,7 @@ def _follow_merges(ticket: Ticket) -> Ticket:
 
 @dataclass(frozen=True)
 class IngestResult:
-    result: str  # "created", "appended", "duplicate" or "ignored"
+    result: str  # "created", "appended", "held", "queued", "duplicate" or "ignored"
     ticket: Ticket | None
     detail: str = ""
 
