@@ -270,6 +270,11 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SUPPORT_WEBHOOK_URL = os.environ.get("SUPPORT_WEBHOOK_URL", "")
 SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")
 SUPPORT_FROM_EMAIL = os.environ.get("SUPPORT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# Inbound email: the authserv-id of our border MTA's Authentication-Results header (empty:
+# every inbound message is held as unverified), and the MIME structure a message may have.
+INBOUND_AUTHSERV_ID = os.environ.get("INBOUND_AUTHSERV_ID", "").strip().lower()
+INBOUND_MAX_PARTS = env_int("INBOUND_MAX_PARTS", 500)
+INBOUND_MAX_DEPTH = env_int("INBOUND_MAX_DEPTH", 20)
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Self-serve flows: exports, billing, deletion

@@ -41,6 +41,17 @@ ESCALATIONS = Counter("opsplatform_support_escalations_total", "Ticket escalatio
 EXPORTS_FINISHED = Counter(
     "opsplatform_exports_finished_total", "Data exports finished", ["status"]
 )
+NOTIFICATIONS_FAILED = Counter(
+    "opsplatform_support_notifications_failed_total",
+    "Support notifications that could not be sent (each is retried)",
+    ["kind"],
+)
+INBOUND_HELD = Counter(
+    "opsplatform_support_inbound_held_total", "Inbound emails held as unverified senders"
+)
+INBOUND_REJECTED = Counter(
+    "opsplatform_support_inbound_rejected_total", "Inbound emails refused", ["code"]
+)
 DELETIONS_COMPLETED = Counter(
     "opsplatform_account_deletions_total", "Account deletions carried out"
 )

@@ -25,6 +25,7 @@ from support.models import (
     Channel,
     CSATRating,
     Escalation,
+    HeldEmail,
     Priority,
     SLAPolicy,
     Ticket,
@@ -738,3 +739,86 @@ class CSATRatingAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(HeldEmail)
+class HeldEmailAdmin(SimpleHistoryAdmin):
+    """The review queue of inbound emails from unverified senders: nothing reaches a ticket
+    (or the customer) until an agent accepts the sender."""
+
+    list_display = [
+        "received_at",
+        "from_email",
+        "subject",
+        "unverified_flag",
+        "status",
+        "ticket",
+        "reviewed_by",
+    ]
+    list_filter = ["status"]
+    search_fields = ["from_email", "subject", "message_id"]
+    list_select_related = ["ticket", "reviewed_by"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ["accept_sender", "discard"]
+    readonly_fields = [
+        "from_email",
+        "from_name",
+        "subject",
+        "body",
+        "message_id",
+        "thread_ids",
+        "reason",
+        "status",
+        "received_at",
+        "reviewed_at",
+        "reviewed_by",
+        "ticket",
+    ]
+
+    @admin.display(description="unverified sender", ordering="reason")
+    def unverified_flag(self, obj):
+        return format_html('<strong style="color:#b45309">⚠ {}</strong>', obj.reason)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("support.change_heldemail")
+
+    def _review(self, request, queryset, label, fn):
+        done, skipped = [], []
+        for held in queryset.order_by("id"):
+            try:
+                done.append(fn(held))
+            except DomainError as exc:
+                skipped.append(f"{held.from_email}: {exc.detail}")
+        if done:
+            self.message_user(request, f"{label}: {len(done)} email(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, "Skipped " + "; ".join(skipped[:10]), messages.WARNING)
+        return done
+
+    @admin.action(description="Accept sender (thread and acknowledge)", permissions=["review"])
+    def accept_sender(self, request, queryset):
+        self._review(
+            request,
+            queryset,
+            "Accepted",
+            lambda held: services.accept_held_email(held=held, actor=request.user),
+        )
+
+    @admin.action(description="Discard", permissions=["review"])
+    def discard(self, request, queryset):
+        self._review(
+            request,
+            queryset,
+            "Discarded",
+            lambda held: services.discard_held_email(held=held, actor=request.user),
+        )

@@ -197,7 +197,7 @@ class EscalationOut(Schema):
 
 
 class InboundOut(Schema):
-    result: str = Field(description="created, appended, duplicate or ignored")
+    result: str = Field(description="created, appended, held, queued, duplicate or ignored")
     reference: str | None
     detail: str
 
@@ -515,7 +515,7 @@ class InboundSecretAuth(APIKeyHeader):
 @router.post(
     "/inbound-email",
     auth=[InboundSecretAuth(), *api_auth],
-    response=responses({201: InboundOut, 200: InboundOut, 415: ErrorOut}),
+    response=responses({201: InboundOut, 200: InboundOut, 202: InboundOut, 415: ErrorOut}),
     summary="Receive one raw RFC 822 email",
     openapi_extra={
         "requestBody": {
@@ -531,7 +531,10 @@ def inbound_email(request):
     """The raw message is the body (`Content-Type: message/rfc822` or `text/plain`).
     Authenticate with `X-Inbound-Secret` or a staff token with `support.ingest_email`.
     A new message opens a ticket (201); a reply joins its ticket; a repeated Message-ID,
-    an auto-reply or a bounce stores nothing (200)."""
+    an auto-reply or a bounce stores nothing (200); a message whose sender our MTA did not
+    authenticate is held for an agent's review (202); a message over 1 MB is parsed by a
+    background worker (202, `queued`) once its MIME structure passed the checks. Too many
+    MIME parts or too deep a nesting answers 422 (`too_many_parts`, `too_deeply_nested`)."""
     if request.auth != INBOUND_SECRET:
         _staff_only(request, "support.ingest_email")
     if request.content_type not in INBOUND_TYPES:
@@ -542,10 +545,14 @@ def inbound_email(request):
     if len(raw) > inbound.MAX_RAW_BYTES:
         limit = inbound.MAX_RAW_BYTES // (1024 * 1024)
         raise HttpError(413, f"The message is larger than {limit} MB.")
-    result = services.ingest_email(raw=raw)
+    if len(raw) > inbound.PARSE_IN_REQUEST_BYTES:
+        result = services.queue_email(raw=raw)
+    else:
+        result = services.ingest_email(raw=raw)
     body = {
         "result": result.result,
         "reference": result.ticket.reference if result.ticket else None,
         "detail": result.detail,
     }
-    return Status(201 if result.result == "created" else 200, body)
+    code = {"created": 201, "held": 202, "queued": 202}.get(result.result, 200)
+    return Status(code, body)

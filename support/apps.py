@@ -9,6 +9,9 @@ _AGENT = [
     "support.view_escalation",
     "support.view_slapolicy",
     "support.view_csatrating",
+    # The review queue of inbound email from unverified senders.
+    "support.view_heldemail",
+    "support.change_heldemail",
 ]
 _READ = [
     "support.view_ticket",
@@ -16,6 +19,7 @@ _READ = [
     "support.view_escalation",
     "support.view_slapolicy",
     "support.view_csatrating",
+    "support.view_heldemail",
 ]
 
 

@@ -327,3 +327,68 @@ class CSATRating(models.Model):
 
     def __str__(self):
         return f"{format_reference(self.ticket_id)}: {self.rating}/5"
+
+
+class HeldEmail(models.Model):
+    """An inbound email whose sender our MTA did not authenticate (no DMARC pass, nor an
+    aligned DKIM or SPF pass): kept out of every ticket, and unacknowledged, until an agent
+    accepts the sender; then it is threaded like any verified email."""
+
+    class Status(models.TextChoices):
+        HELD = "held", "Held for review"
+        ACCEPTED = "accepted", "Accepted"
+        DISCARDED = "discarded", "Discarded"
+
+    from_email = models.EmailField()
+    from_name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    message_id = models.CharField(max_length=255, blank=True)
+    # Message-IDs the email answers (In-Reply-To, then References), space-separated.
+    thread_ids = models.TextField(blank=True)
+    reason = models.CharField(max_length=200, help_text="Why the sender is unverified")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.HELD)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "unverified inbound email"
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "received_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=~Q(message_id=""),
+                name="held_email_unique_message_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.from_email}: {self.subject}"
+
+
+class QueuedEmail(models.Model):
+    """A large inbound email accepted by the webhook and parsed by a worker, so a web worker
+    is not tied up decoding megabytes of attachments; the raw bytes are dropped once done."""
+
+    raw = models.BinaryField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=20, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"inbound email #{self.pk} ({self.result or 'queued'})"

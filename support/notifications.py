@@ -16,11 +16,17 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from opsplatform import telemetry
 from support.models import Escalation, Ticket, TicketMessage
 
 logger = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 5
 DIGEST_SAMPLE = 20
+
+
+def one_line(text: str, limit: int = 250) -> str:
+    """Text safe for an email header: no CR/LF (Django refuses the header), one space."""
+    return " ".join((text or "").split())[:limit]
 
 
 def level_group(level: int) -> str:
@@ -46,7 +52,7 @@ def admin_ticket_url(ticket_id: int) -> str:
 def _notify_agents(subject: str, text: str, recipients: list[str]) -> None:
     # Machine-generated: agents' auto-responders must not answer it (RFC 3834).
     EmailMessage(
-        subject=subject,
+        subject=one_line(subject),
         body=text,
         from_email=settings.SUPPORT_FROM_EMAIL,
         to=recipients,
@@ -73,6 +79,7 @@ def post_webhook(text: str) -> bool:
         return True
     except (urllib.error.URLError, OSError, ValueError) as exc:
         logger.warning("Support webhook POST failed: %s", exc)
+        telemetry.NOTIFICATIONS_FAILED.labels("webhook").inc()
         return False
 
 
@@ -192,7 +199,7 @@ def send_public_reply(*, message_id: int) -> bool:
             else ""
         )
         EmailMessage(
-            subject=f"[{ticket.reference}] Re: {ticket.subject}",
+            subject=one_line(f"[{ticket.reference}] Re: {ticket.subject}"),
             body=(
                 f"{message.body}{link}\n\nReply to this email to answer; keep "
                 f"{ticket.reference} in the subject."
@@ -244,7 +251,7 @@ def _send_to_requester(ticket: Ticket, *, to: str, subject: str, body: str) -> N
         else ""
     )
     EmailMessage(
-        subject=subject,
+        subject=one_line(subject),
         body=f"{body}{link}\n\nReply to this email to add to it; keep {ticket.reference} in "
         "the subject.",
         from_email=settings.SUPPORT_FROM_EMAIL,

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -28,7 +29,9 @@ from support.models import (
     Channel,
     CSATRating,
     Escalation,
+    HeldEmail,
     Priority,
+    QueuedEmail,
     SLAPolicy,
     Ticket,
     TicketMessage,
@@ -102,6 +105,13 @@ def _clean_text(value: str, *, field: str, max_length: int, label: str) -> str:
     if len(value) > max_length:
         raise InvalidInput(f"{label} is longer than {max_length:,} characters.", field=field)
     return value
+
+
+def clean_subject(value: str) -> str:
+    """A subject on one line: CR, LF, tabs and runs of spaces become one space (a line break
+    in a subject makes Django refuse every email header built from it)."""
+    value = " ".join((value or "").split())
+    return _clean_text(value, field="subject", max_length=200, label="Subject")
 
 
 def _clean_email(value: str, *, field: str = "requester_email") -> str:
@@ -189,10 +199,12 @@ def create_ticket(
     message_id: str = "",
     chat_session_id: str = "",
     follow_up_of: Ticket | None = None,
+    acknowledge: bool = True,
 ) -> Ticket:
     """Open a ticket with its first message; due times come from the priority's SLA policy
-    and urgent tickets start at L2."""
-    subject = _clean_text(subject, field="subject", max_length=200, label="Subject")
+    and urgent tickets start at L2. The requester is acknowledged unless `acknowledge` is
+    False (inbound email from a stranger: no backscatter)."""
+    subject = clean_subject(subject)
     description = _clean_text(
         description, field="description", max_length=MAX_BODY, label="Description"
     )
@@ -240,7 +252,7 @@ def create_ticket(
         created_at=now,
     )
     telemetry.count_on_commit(telemetry.TICKETS_OPENED, channel)
-    if author_kind == TicketMessage.Author.REQUESTER and channel != Channel.CHAT:
+    if acknowledge and author_kind == TicketMessage.Author.REQUESTER and channel != Channel.CHAT:
         # Tell the requester we have it, with the reference to quote (chat is answered live).
         _on_commit_task("support.tasks.send_acknowledgement", ticket.pk)
     return ticket
@@ -362,7 +374,7 @@ def update_ticket_details(
     changes = []
     now = timezone.now()
     if subject is not None:
-        subject = _clean_text(subject, field="subject", max_length=200, label="Subject")
+        subject = clean_subject(subject)
         if subject != ticket.subject:
             ticket.subject = subject
             changes.append("subject")
@@ -587,7 +599,7 @@ def _follow_merges(ticket: Ticket) -> Ticket:
 
 @dataclass(frozen=True)
 class IngestResult:
-    result: str  # "created", "appended", "duplicate" or "ignored"
+    result: str  # "created", "appended", "held", "queued", "duplicate" or "ignored"
     ticket: Ticket | None
     detail: str = ""
 
@@ -634,61 +646,213 @@ def _known_account(address: str) -> Account | None:
     return user.account if user is not None else None
 
 
+def _stored_message_id(message_id: str) -> IngestResult | None:
+    """The duplicate result when a Message-ID is already on a thread or held for review."""
+    duplicate = _stored_message_id_on_thread(message_id)
+    if (
+        duplicate is None
+        and message_id
+        and HeldEmail.objects.filter(message_id=message_id).exists()
+    ):
+        return IngestResult("duplicate", None, "Message-ID already held for review")
+    return duplicate
+
+
 def ingest_email(*, raw: bytes) -> IngestResult:
     """Store an inbound email: a reply joins its ticket, anything else opens one; the same
-    Message-ID is stored once; auto-replies and bounces open nothing."""
-    parsed = inbound.parse_email(raw)
+    Message-ID is stored once; auto-replies and bounces open nothing. An email whose sender
+    our MTA did not authenticate is held for an agent's review instead (see HeldEmail)."""
+    try:
+        parsed = inbound.parse_email(
+            raw,
+            authserv_id=settings.INBOUND_AUTHSERV_ID,
+            max_parts=settings.INBOUND_MAX_PARTS,
+            max_depth=settings.INBOUND_MAX_DEPTH,
+        )
+    except InvalidInput as exc:
+        telemetry.INBOUND_REJECTED.labels(exc.code).inc()
+        raise
     if parsed.automatic:
         logger.info("Inbound email from %s ignored: %s", parsed.from_email, parsed.automatic)
         return IngestResult("ignored", None, parsed.automatic)
-    if parsed.message_id:
-        existing = (
-            TicketMessage.objects.filter(message_id=parsed.message_id)
-            .select_related("ticket")
-            .first()
-        )
-        if existing is not None:
-            return IngestResult("duplicate", existing.ticket, "Message-ID already stored")
-    body = parsed.body or "(empty message)"
+    duplicate = _stored_message_id(parsed.message_id)
+    if duplicate is not None:
+        return duplicate
     try:
-        with transaction.atomic():
-            ticket = _thread_ticket(parsed)
-            if ticket is not None and ticket.status != S.CLOSED:
-                add_message(
-                    ticket=ticket,
-                    body=body,
-                    author_kind=TicketMessage.Author.REQUESTER,
-                    author_email=parsed.from_email,
-                    channel=Channel.EMAIL,
-                    message_id=parsed.message_id,
-                )
-                return IngestResult("appended", ticket)
-            account = _known_account(parsed.from_email)
-            created = create_ticket(
-                subject=parsed.subject,
-                description=body,
-                channel=Channel.EMAIL,
-                account=account,
-                requester_email=parsed.from_email,
-                requester_name=parsed.from_name,
-                message_id=parsed.message_id,
-                follow_up_of=ticket,
-            )
-            return IngestResult(
-                "created", created, f"follow-up of {ticket.reference}" if ticket else ""
-            )
+        if not parsed.sender.verified:
+            return _hold_email(parsed)
+        return _deliver_email(parsed)
     except IntegrityError:
         # The same Message-ID arrived concurrently and the other request stored it.
-        existing = (
-            TicketMessage.objects.filter(message_id=parsed.message_id)
-            .select_related("ticket")
-            .first()
-            if parsed.message_id
-            else None
-        )
-        if existing is None:
+        duplicate = _stored_message_id(parsed.message_id)
+        if duplicate is None:
             raise
-        return IngestResult("duplicate", existing.ticket, "Message-ID already stored")
+        return duplicate
+
+
+def queue_email(*, raw: bytes) -> IngestResult:
+    """Keep a large inbound email for a worker to parse (see QueuedEmail). Its MIME
+    structure is checked now, by the cheap scan, so a hostile message is still refused
+    with 422 at once."""
+    if not raw or not raw.strip():
+        raise InvalidInput("The message is empty.", field="body")
+    try:
+        inbound.check_structure(
+            raw, max_parts=settings.INBOUND_MAX_PARTS, max_depth=settings.INBOUND_MAX_DEPTH
+        )
+    except InvalidInput as exc:
+        telemetry.INBOUND_REJECTED.labels(exc.code).inc()
+        raise
+    with transaction.atomic():
+        queued = QueuedEmail.objects.create(raw=raw)
+        _on_commit_task("support.tasks.ingest_queued_email", queued.pk)
+    return IngestResult("queued", None, f"parsed in the background (#{queued.pk})")
+
+
+def ingest_queued_email(*, queued_id: int) -> bool:
+    """Parse and store one queued email, once; False when it was already processed."""
+    with transaction.atomic():
+        queued = QueuedEmail.objects.select_for_update().filter(pk=queued_id).first()
+        if queued is None or queued.processed_at is not None:
+            return False
+        try:
+            result = ingest_email(raw=bytes(queued.raw))
+            queued.result, queued.detail, queued.ticket = (
+                result.result,
+                result.detail[:300],
+                result.ticket,
+            )
+        except InvalidInput as exc:
+            logger.warning("Queued inbound email #%s refused: %s", queued.pk, exc.detail)
+            queued.result, queued.detail = "refused", exc.detail[:300]
+        queued.raw = b""
+        queued.processed_at = timezone.now()
+        queued.save()
+    return True
+
+
+def _hold_email(parsed: inbound.ParsedEmail) -> IngestResult:
+    with transaction.atomic():
+        held = HeldEmail(
+            from_email=parsed.from_email,
+            from_name=parsed.from_name,
+            subject=clean_subject(parsed.subject),
+            body=parsed.body or "(empty message)",
+            message_id=parsed.message_id,
+            thread_ids=" ".join(parsed.thread_ids),
+            reason=parsed.sender.reason[:200],
+        )
+        held._change_reason = "Held: unverified sender"
+        held.full_clean(validate_constraints=False)
+        held.save()
+        telemetry.count_on_commit(telemetry.INBOUND_HELD)
+    logger.warning(
+        "Inbound email from %s held for review: %s", parsed.from_email, parsed.sender.reason
+    )
+    return IngestResult("held", None, f"unverified sender: {parsed.sender.reason}")
+
+
+def _has_ticket(address: str) -> bool:
+    return Ticket.objects.filter(requester_email=address).exists()
+
+
+@transaction.atomic
+def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
+    """Thread or open a ticket for an email whose sender is verified (by the MTA or by an
+    agent). Only a sender with an account or an earlier ticket is acknowledged."""
+    body = parsed.body or "(empty message)"
+    ticket = _thread_ticket(parsed)
+    if ticket is not None and ticket.status != S.CLOSED:
+        add_message(
+            ticket=ticket,
+            body=body,
+            author_kind=TicketMessage.Author.REQUESTER,
+            author_email=parsed.from_email,
+            channel=Channel.EMAIL,
+            message_id=parsed.message_id,
+        )
+        return IngestResult("appended", ticket)
+    account = _known_account(parsed.from_email)
+    created = create_ticket(
+        subject=parsed.subject,
+        description=body,
+        channel=Channel.EMAIL,
+        account=account,
+        requester_email=parsed.from_email,
+        requester_name=parsed.from_name,
+        message_id=parsed.message_id,
+        follow_up_of=ticket,
+        acknowledge=account is not None or _has_ticket(parsed.from_email),
+    )
+    return IngestResult("created", created, f"follow-up of {ticket.reference}" if ticket else "")
+
+
+def _locked_held(held: HeldEmail | int) -> HeldEmail:
+    pk = held.pk if isinstance(held, HeldEmail) else held
+    try:
+        return HeldEmail.objects.select_for_update().get(pk=pk)
+    except HeldEmail.DoesNotExist:
+        raise NotFound("Held email not found.") from None
+
+
+def _review(held: HeldEmail, *, status: str, actor, reason: str) -> None:
+    held.status = status
+    held.reviewed_at = timezone.now()
+    held.reviewed_by = actor if actor is not None and actor.is_authenticated else None
+    held._history_user = held.reviewed_by
+    held._change_reason = reason[:100]
+    held.save()
+
+
+def _check_held(held: HeldEmail) -> None:
+    if held.status != HeldEmail.Status.HELD:
+        raise Conflict(
+            f"This email was already {held.get_status_display().lower()}.", code="not_held"
+        )
+
+
+@transaction.atomic
+def accept_held_email(*, held: HeldEmail | int, actor=None) -> IngestResult:
+    """An agent vouches for a held email's sender: the email is threaded (or opens a
+    ticket) as a verified one would be, and acknowledged by the same rule."""
+    held = _locked_held(held)
+    _check_held(held)
+    duplicate = _stored_message_id_on_thread(held.message_id)
+    if duplicate is not None:
+        result = duplicate
+    else:
+        thread_ids = held.thread_ids.split()
+        parsed = inbound.ParsedEmail(
+            message_id=held.message_id,
+            from_email=held.from_email,
+            from_name=held.from_name,
+            subject=held.subject,
+            body=held.body,
+            references=list(reversed(thread_ids)),
+            sender=inbound.SenderCheck(True, "accepted by an agent"),
+        )
+        result = _deliver_email(parsed)
+    held.ticket = result.ticket
+    _review(held, status=HeldEmail.Status.ACCEPTED, actor=actor, reason="Sender accepted")
+    return result
+
+
+def _stored_message_id_on_thread(message_id: str) -> IngestResult | None:
+    if not message_id:
+        return None
+    existing = TicketMessage.objects.filter(message_id=message_id).select_related("ticket").first()
+    if existing is None:
+        return None
+    return IngestResult("duplicate", existing.ticket, "Message-ID already stored")
+
+
+@transaction.atomic
+def discard_held_email(*, held: HeldEmail | int, actor=None) -> HeldEmail:
+    """An agent rejects a held email: it stays in the review history, on no ticket."""
+    held = _locked_held(held)
+    _check_held(held)
+    _review(held, status=HeldEmail.Status.DISCARDED, actor=actor, reason="Discarded")
+    return held
 
 
 # --- SLA breach sweep -------------------------------------------------------------------------

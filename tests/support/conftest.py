@@ -25,6 +25,13 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def trusted_mta(settings):
+    """Inbound email is authenticated by this border MTA (its Authentication-Results)."""
+    settings.INBOUND_AUTHSERV_ID = "mx.opsplatform.test"
+    return settings.INBOUND_AUTHSERV_ID
+
+
 @pytest.fixture
 def clock(monkeypatch):
     c = Clock(dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC))

@@ -7,6 +7,7 @@ from django.core import mail
 
 from support import notifications, services
 from support.models import Channel, Ticket
+from tests.factories import AccountFactory
 from tests.support.factories import make_ticket
 from tests.support.test_inbound import raw_email
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_emailed_request_is_acknowledged_with_its_reference(django_capture_on_commit_callbacks):
+    AccountFactory(user__email="jane@example.com")  # strangers get no acknowledgement
     with django_capture_on_commit_callbacks(execute=True):
         services.ingest_email(raw=raw_email(message_id="<first@mail.example.com>"))
 
@@ -36,6 +38,7 @@ def test_the_acknowledgement_is_sent_once(django_capture_on_commit_callbacks):
 
 
 def test_a_reply_to_the_acknowledgement_joins_the_ticket(django_capture_on_commit_callbacks):
+    AccountFactory(user__email="jane@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         services.ingest_email(raw=raw_email(message_id="<first@mail.example.com>"))
     ticket = Ticket.objects.get()
