@@ -19,6 +19,7 @@ from opsplatform.errors import Forbidden, InvalidInput
 from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, RangeDate, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import account_of, is_staff, require_account, require_perm
+from opsplatform.throttling import note_failed_credential, refuse_if_guessing
 from support import inbound, selectors, services
 from support.models import Channel, Priority, Ticket, TicketMessage
 
@@ -506,9 +507,13 @@ class InboundSecretAuth(APIKeyHeader):
     param_name = "X-Inbound-Secret"
 
     def authenticate(self, request, key):
+        if not key:
+            return None  # no secret offered: the staff bearer token may still authenticate
+        refuse_if_guessing(request, "inbound_secret")
         secret = getattr(settings, "SUPPORT_INBOUND_EMAIL_SECRET", "")
-        if secret and key and hmac.compare_digest(key.encode(), secret.encode()):
+        if secret and hmac.compare_digest(key.encode(), secret.encode()):
             return INBOUND_SECRET
+        note_failed_credential(request, "inbound_secret")
         return None
 
 

@@ -287,6 +287,29 @@ def test_endpoint_rejects_a_missing_or_wrong_secret(client, secret, header):
     assert not Ticket.objects.exists()
 
 
+def test_guessing_the_inbound_secret_is_throttled_per_client_address(client, secret, settings):
+    from django.core.cache import cache
+    from django.test import Client
+
+    cache.clear()
+    settings.CREDENTIAL_FAILURE_LIMIT = 3
+    guesser = Client(REMOTE_ADDR="203.0.113.9")
+    answers = [
+        post_inbound(guesser, raw_email(), {"X-Inbound-Secret": f"guess-{n}"}).status_code
+        for n in range(3)
+    ]
+    right_guess = post_inbound(guesser, raw_email(), {"X-Inbound-Secret": secret})
+    mail_server = post_inbound(
+        Client(REMOTE_ADDR="192.0.2.25"), raw_email(), {"X-Inbound-Secret": secret}
+    )
+
+    assert answers == [401, 401, 401]
+    assert right_guess.status_code == 429 and right_guess.json()["code"] == "rate_limited"
+    assert mail_server.status_code == 201
+    assert Ticket.objects.count() == 1
+    cache.clear()
+
+
 def test_endpoint_without_configured_secret_accepts_no_secret(client, settings):
     settings.SUPPORT_INBOUND_EMAIL_SECRET = ""
     response = post_inbound(client, raw_email(), {"X-Inbound-Secret": ""})
