@@ -113,3 +113,19 @@ def test_cancelling_now_frees_the_plan_even_from_a_copy_loaded_before_an_upgrade
     assert (sub.status, sub.plan.code) == (SS.CANCELED, "enterprise")
     assert Account.objects.get(pk=account.pk).plan == "free"
     assert Invoice.objects.filter(account=account).count() == 1
+
+
+def test_a_new_trial_without_a_card_can_cancel_and_then_keep_its_plan():
+    account = core_services.create_account(
+        email="trial@example.test", password="pw-123456789", persona_slug="brand"
+    )
+    billing.cancel_subscription(account=account, reason="other", actor=account.user)
+
+    kept = billing.change_plan(account=account, plan_code="starter", actor=account.user)
+
+    assert (kept.status, kept.cancel_at_period_end, kept.plan.code) == (
+        SS.TRIALING,
+        False,
+        "starter",
+    )
+    assert not Invoice.objects.exists()

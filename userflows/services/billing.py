@@ -430,7 +430,7 @@ def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
         now = timezone.now()
         change = _plan_change(subscription, plan, now)
         method = selectors.payment_method_of(account)
-        if not plan.is_free and method is None:
+        if not plan.is_free and method is None and change.kind != "keep":
             raise InvalidInput("Add a payment method before choosing a paid plan.", field="plan")
         if change.kind == "downgrade":
             return _schedule_downgrade(subscription, plan, provider, actor)
