@@ -50,13 +50,29 @@ class AccountAdmin(SimpleHistoryAdmin):
     list_filter = ["persona", "plan", "country"]
     search_fields = ["name", "user__email", "=id"]
     list_select_related = ["persona", "user"]
-    raw_id_fields = ["user"]
+    # The owner, the plan and the creation date are never edited here, superusers included:
+    # read-only fields are left out of the form, so a tampered POST cannot set them. Accounts
+    # are created by `create_account` (which also starts the subscription), the plan follows
+    # billing, and other edits go through `services.update_account`, which checks permission.
+    fields = ["user", "name", "persona", "country", "plan", "created_at"]
+    readonly_fields = ["user", "plan", "created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 
     @admin.display(description="Email", ordering="user__email")
     def user_email(self, obj):
         return obj.user.email
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        updated = services.update_account(
+            account_id=obj.pk,
+            actor=request.user,
+            **{f: form.cleaned_data[f] for f in services.ACCOUNT_EDITABLE_FIELDS},
+        )
+        obj.__dict__.update(updated.__dict__)
 
 
 @admin.register(Sponsor)

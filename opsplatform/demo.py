@@ -106,6 +106,7 @@ class SeededAccount:
     created_at: dt.datetime
     user_id: int
     email: str
+    plan: str = "starter"  # as seeded; billing may then move a canceled account to free
 
 
 @dataclass
@@ -227,7 +228,13 @@ def _seed_accounts(ctx: DemoContext) -> None:
     )
     for account, user, s in zip(accounts, users, specs, strict=True):
         seeded = SeededAccount(
-            id=account.id, persona=s[0], health=s[1], created_at=s[5], user_id=user.id, email=s[3]
+            id=account.id,
+            persona=s[0],
+            health=s[1],
+            created_at=s[5],
+            user_id=user.id,
+            email=s[3],
+            plan=s[7],
         )
         ctx.accounts.append(seeded)
         if s[3] in {v[0] for v in DEMO_CUSTOMERS.values()}:

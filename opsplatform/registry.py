@@ -4,7 +4,9 @@ An installed app may provide any of these modules, found by name:
 - `<app>/schedules.py`: `SCHEDULES`, a list of `ScheduleSpec` upserted by `sync_schedules`;
 - `<app>/demo.py`: `seed_demo(ctx: DemoContext)`, called by `seed_demo` after the shared domain;
 - `<app>/privacy.py`: `erase_account(account, *, actor)` returning a list of `ErasureResult`,
-  called when an account is deleted.
+  called when an account is deleted;
+- `<app>/accounts.py`: `on_account_created(account, *, actor)`, called by
+  `services.create_account` in its transaction (billing starts the account's subscription).
 """
 
 from dataclasses import dataclass, field

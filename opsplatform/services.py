@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from opsplatform import telemetry
-from opsplatform.errors import Conflict, InvalidInput, NotFound
+from opsplatform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from opsplatform.models import (
     Account,
     ApiToken,
@@ -23,6 +23,7 @@ from opsplatform.models import (
     Sponsor,
     UsageEvent,
 )
+from opsplatform.registry import app_modules
 
 STAFF_GROUPS = ("support_l1", "support_l2", "support_l3", "support_l4", "operations", "compliance")
 
@@ -92,6 +93,18 @@ def post_migrate_ensure_groups(sender, **kwargs):
 # --- accounts and tokens ----------------------------------------------------------------------
 
 
+def require_customer_owner(account: Account) -> None:
+    """Customer-side actions (billing, exports, deletion) act on customer logins only: an
+    account whose owner is a staff user or a superuser is refused, so such an action can
+    never reach (or erase) a staff login."""
+    user = account.user
+    if user.is_staff or user.is_superuser:
+        raise Conflict(
+            "This account belongs to a staff login; customer actions cannot act on it.",
+            code="staff_account",
+        )
+
+
 @transaction.atomic
 def create_account(
     *,
@@ -101,8 +114,14 @@ def create_account(
     name: str = "",
     plan: str = Account.Plan.STARTER,
     country: str = "US",
+    actor=None,
 ) -> Account:
-    """A customer: a user that logs in with its email, and the account it owns."""
+    """A customer: a user that logs in with its email, and the account it owns.
+
+    In the same transaction every app's `accounts.on_account_created(account, actor=...)`
+    runs (billing starts the account's one subscription there), so an account never exists
+    without what the apps attach to it.
+    """
     User = get_user_model()
     email = email.strip().lower()
     if (
@@ -117,6 +136,11 @@ def create_account(
         raise InvalidInput(
             f"Unknown persona {persona_slug!r}; choose one of: {slugs}.", field="persona"
         ) from None
+    if plan not in Account.Plan.values:
+        raise InvalidInput(
+            f"Unknown plan {plan!r}; choose one of: {', '.join(Account.Plan.values)}.",
+            field="plan",
+        )
     user = User(username=email, email=email)
     if password:
         user.set_password(password)
@@ -131,21 +155,93 @@ def create_account(
         plan=plan,
         country=country.upper(),
     )
+    account._history_user = actor
     account.full_clean()
     account.save()
+    for module in app_modules("accounts"):
+        hook = getattr(module, "on_account_created", None)
+        if hook is not None:
+            hook(account, actor=actor)
     return account
 
 
-def set_account_plan(*, account: Account, plan: str, actor=None) -> Account:
-    """Keep Account.plan (what every app reads) in step with billing; a history row records
-    who changed it. Called by the billing services inside their transaction."""
-    if plan not in Account.Plan.values:
-        raise InvalidInput(f"Unknown plan {plan!r}.", field="plan")
-    if account.plan != plan:
-        account.plan = plan
-        account._history_user = actor
-        account.save(update_fields=["plan"])
+ACCOUNT_EDITABLE_FIELDS = ("name", "persona", "country")
+
+
+@transaction.atomic
+def update_account(*, account_id: int, actor, **changes) -> Account:
+    """Staff edits of an account's details. Only `name`, `persona` and `country` can change
+    here: the owner never changes, the plan follows billing (`set_account_plan`) and the
+    creation date is a fact. The actor needs `opsplatform.change_account`."""
+    if not (
+        actor is not None
+        and actor.is_active
+        and actor.is_staff
+        and actor.has_perm("opsplatform.change_account")
+    ):
+        raise Forbidden("You do not have permission to change accounts.", code="permission_denied")
+    unknown = sorted(set(changes) - set(ACCOUNT_EDITABLE_FIELDS))
+    if unknown:
+        raise Forbidden(
+            f"These account fields cannot be changed here: {', '.join(unknown)}.",
+            code="read_only_field",
+        )
+    account = Account.objects.select_for_update().filter(pk=account_id).first()
+    if account is None:
+        raise NotFound("Account not found.")
+    changed = [f for f, v in changes.items() if getattr(account, f) != v]
+    if not changed:
+        return account
+    for field, value in changes.items():
+        setattr(account, field, value)
+    account._history_user = actor
+    account.full_clean()
+    account.save(update_fields=changed)
     return account
+
+
+def set_account_plan(*, account_id: int, plan_code: str, actor=None, reason: str = "") -> Account:
+    """The one writer of `Account.plan` (what every app reads), called by billing inside its
+    transaction. The row is locked and read again here, so the comparison is never made
+    against a copy loaded before another transaction changed it. A history row records who
+    changed it and why."""
+    if plan_code not in Account.Plan.values:
+        raise InvalidInput(f"Unknown plan {plan_code!r}.", field="plan")
+    with transaction.atomic():
+        account = Account.objects.select_for_update().filter(pk=account_id).first()
+        if account is None:
+            raise NotFound("Account not found.")
+        if account.plan != plan_code:
+            account.plan = plan_code
+            account._history_user = actor
+            if reason:
+                account._change_reason = reason
+            account.save(update_fields=["plan"])
+    return account
+
+
+def set_account_plans(*, plans: dict[int, str], reason: str, actor=None) -> int:
+    """`set_account_plan` for many accounts at once (the billing cycle, the demo seed): locks
+    the rows, writes the ones that differ in one statement and their history rows in another.
+    Returns how many accounts changed."""
+    unknown = set(plans.values()) - set(Account.Plan.values)
+    if unknown:
+        raise InvalidInput(f"Unknown plan(s): {', '.join(sorted(unknown))}.", field="plan")
+    if not plans:
+        return 0
+    with transaction.atomic():
+        accounts = list(
+            Account.objects.select_for_update().filter(pk__in=list(plans)).order_by("pk")
+        )
+        changed = [a for a in accounts if a.plan != plans[a.pk]]
+        for account in changed:
+            account.plan = plans[account.pk]
+        if changed:
+            Account.objects.bulk_update(changed, ["plan"], batch_size=1000)
+            Account.history.bulk_history_create(
+                changed, update=True, default_user=actor, default_change_reason=reason
+            )
+    return len(changed)
 
 
 @transaction.atomic

@@ -147,11 +147,23 @@ class PlanOut(Schema):
 class SubscriptionOut(Schema):
     status: str
     provider: str
+    plan: str = Field(description="The plan's code")
+    scheduled_plan: str | None = Field(
+        None, description="A downgrade that takes effect when the current period ends"
+    )
     current_period_start: dt.datetime
     current_period_end: dt.datetime
     cancel_at_period_end: bool
     canceled_at: dt.datetime | None
     cancellation_reason: str
+
+    @staticmethod
+    def resolve_plan(obj):
+        return obj.plan.code
+
+    @staticmethod
+    def resolve_scheduled_plan(obj):
+        return obj.scheduled_plan.code if obj.scheduled_plan_id else None
 
 
 class PaymentMethodOut(Schema):
@@ -214,6 +226,28 @@ class PlanIn(Input):
     plan: Literal[tuple(Account.Plan.values)]
 
 
+class PlanQuery(Schema):
+    plan: Literal[tuple(Account.Plan.values)]
+
+
+class PlanChangeOut(Schema):
+    kind: str = Field(
+        description="upgrade (prorated difference charged now), downgrade (at the period's "
+        "end), restart (a new paid period now), switch (now, nothing to pay), keep (undo a "
+        "pending downgrade or cancellation)"
+    )
+    plan: str
+    amount_due_now_cents: int = Field(description="Charged when the change is confirmed")
+    credit_cents: int = Field(description="Unused time on the current plan (upgrades)")
+    charge_cents: int = Field(description="Remaining time on the new plan (upgrades)")
+    currency: str
+    effective_at: dt.datetime
+
+    @staticmethod
+    def resolve_plan(obj):
+        return obj.plan.code
+
+
 @router.get(
     "/billing",
     response=responses({200: BillingOut}),
@@ -260,10 +294,20 @@ def resume_subscription(request):
     return billing.resume_subscription(account=require_account(request.user), actor=request.user)
 
 
+@router.get(
+    "/billing/plan/preview",
+    response=responses({200: PlanChangeOut}),
+    summary="What a plan change would do and charge now, before confirming it",
+)
+def preview_plan_change(request, query: Query[PlanQuery]):
+    return billing.preview_plan_change(account=require_account(request.user), plan_code=query.plan)
+
+
 @router.post(
     "/billing/plan",
-    response=responses({200: SubscriptionOut, 503: ErrorOut}),
-    summary="Change plan",
+    response=responses({200: SubscriptionOut, 402: ErrorOut, 503: ErrorOut}),
+    summary="Change plan (upgrades charge the prorated difference now; downgrades wait for "
+    "the period's end)",
 )
 def change_plan(request, payload: PlanIn):
     return billing.change_plan(

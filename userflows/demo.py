@@ -1,10 +1,13 @@
 """Demo billing data: a subscription per account on its plan (active, trialing, past due or
 canceled with a reason, following the account's health), a test card for paid plans, the
 last three months of invoices, and one scheduled deletion. Bulk-written and deterministic
-for a seed, like the core's demo data (so without history rows)."""
+for a seed, like the core's demo data (so without history rows, except the accounts a
+canceled subscription moved to the free plan). Every seeded account gets exactly one
+subscription."""
 
 import datetime as dt
 
+from opsplatform import services as core_services
 from opsplatform.demo import DemoContext
 from opsplatform.models import Account
 from userflows.billing.local_provider import TEST_CARDS
@@ -52,7 +55,7 @@ def seed_demo(ctx: DemoContext) -> None:
     details = {
         a[0]: a[1:]
         for a in Account.objects.filter(id__gte=first, id__lte=last).values_list(
-            "id", "plan", "name", "country"
+            "id", "name", "country"
         )
     }
     now = ctx.now
@@ -60,8 +63,8 @@ def seed_demo(ctx: DemoContext) -> None:
     cards = [c for c in TEST_CARDS if c != "pm_card_chargeDeclined"]
     churned = 0
     for seeded in ctx.accounts:
-        plan_code, name, country = details[seeded.id]
-        plan = plans[plan_code]
+        name, country = details[seeded.id]
+        plan = plans[seeded.plan]
         start, end = _current_period(seeded.created_at, now)
         status, reason, comment, at_end, canceled_at = (
             Subscription.Status.ACTIVE,
@@ -124,6 +127,11 @@ def seed_demo(ctx: DemoContext) -> None:
             )
         facts.append((seeded, plan, name, country))
     subscriptions = Subscription.objects.bulk_create(subscriptions, batch_size=BATCH)
+    # A canceled subscription leaves its account on the free plan, as it does in the product.
+    core_services.set_account_plans(
+        plans={s.account_id: Account.Plan.FREE for s in subscriptions if s.status == "canceled"},
+        reason="demo: subscription canceled",
+    )
     PaymentMethod.objects.bulk_create(methods, batch_size=BATCH)
     invoices = _invoices(subscriptions, facts, now)
     Invoice.objects.bulk_create(invoices, batch_size=BATCH)

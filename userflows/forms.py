@@ -101,6 +101,10 @@ class CancelForm(forms.Form):
 
 class PlanForm(forms.Form):
     plan = forms.ChoiceField(label="Plan", choices=Account.Plan.choices)
+    # The amount the customer saw and agreed to pay now; a change costing more is shown again.
+    confirm_cents = forms.IntegerField(
+        required=False, min_value=0, max_value=10**11, widget=forms.HiddenInput
+    )
 
 
 class DeleteForm(forms.Form):

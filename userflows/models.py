@@ -145,6 +145,14 @@ class Subscription(models.Model):
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="subscription")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    scheduled_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A downgrade chosen by the customer, applied when the current period ends",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     provider = models.CharField(max_length=10, choices=Provider.choices, default=Provider.LOCAL)
     provider_customer_id = models.CharField(max_length=100, blank=True)

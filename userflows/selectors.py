@@ -53,7 +53,11 @@ def plan_list() -> QuerySet[Plan]:
 
 
 def subscription_of(account) -> Subscription | None:
-    return Subscription.objects.select_related("plan").filter(account=account).first()
+    return (
+        Subscription.objects.select_related("plan", "scheduled_plan")
+        .filter(account=account)
+        .first()
+    )
 
 
 def payment_method_of(account) -> PaymentMethod | None:

@@ -109,7 +109,7 @@ def export_status(request, export_id: int):
 # --- billing ----------------------------------------------------------------------------------
 
 
-def _billing_page(request, account, *, forms=None, status=200):
+def _billing_page(request, account, *, forms=None, status=200, plan_preview=None):
     info = billing.get_billing_info(account=account)
     provider = info.subscription.provider if info.subscription else settings.BILLING_PROVIDER
     forms = forms or {}
@@ -120,6 +120,7 @@ def _billing_page(request, account, *, forms=None, status=200):
         "payment_form": forms.get("payment") or PaymentMethodForm(provider=provider),
         "cancel_form": forms.get("cancel") or CancelForm(),
         "plan_form": forms.get("plan") or PlanForm(initial={"plan": info.plan.code}),
+        "plan_preview": plan_preview,
     }
     return render(request, "userflows/billing.html", context, status=status)
 
@@ -194,15 +195,38 @@ def billing_resume(request, account):
 @require_POST
 @customer_page
 def billing_plan(request, account):
+    """Two steps when money or a date is involved: the first post shows what the change
+    charges now (or when a downgrade takes effect); the confirmation carries the amount seen,
+    and a change that would now cost more than that is shown again instead of charged."""
+    form = PlanForm(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, account, forms={"plan": form}, status=422)
+    try:
+        preview = billing.preview_plan_change(account=account, plan_code=form.cleaned_data["plan"])
+    except DomainError as exc:
+        _form_error(form, exc)
+        return _billing_page(request, account, forms={"plan": form}, status=exc.status_code)
+    agreed = form.cleaned_data["confirm_cents"]
+    needs_confirmation = preview.amount_due_now_cents > 0 or preview.kind == "downgrade"
+    if needs_confirmation and (agreed is None or preview.amount_due_now_cents > agreed):
+        confirm = PlanForm(
+            initial={"plan": preview.plan.code, "confirm_cents": preview.amount_due_now_cents}
+        )
+        return _billing_page(request, account, forms={"plan": confirm}, plan_preview=preview)
+    success = (
+        f"Your plan changes to {preview.plan.name} on {preview.effective_at:%B %-d, %Y}."
+        if preview.kind == "downgrade"
+        else "Your plan was changed."
+    )
     return _billing_action(
         request,
         account,
         key="plan",
-        form=PlanForm(request.POST),
+        form=form,
         call=lambda data: billing.change_plan(
             account=account, plan_code=data["plan"], actor=request.user
         ),
-        success="Your plan was changed.",
+        success=success,
     )
 
 

@@ -226,15 +226,6 @@ def test_resuming_after_the_period_ended_is_a_conflict(account, subscribed):
     assert caught.value.code == "period_over"
 
 
-def test_changing_between_paid_plans_bills_from_the_next_invoice(account, subscribed):
-    result = billing.change_plan(account=account, plan_code="growth", actor=account.user)
-
-    assert result.plan.code == "growth"
-    assert result.current_period_end == subscribed.current_period_end
-    assert not Invoice.objects.exists()
-    assert Account.objects.get(pk=account.pk).plan == "growth"
-
-
 def test_upgrading_from_free_starts_a_paid_period_and_charges_it(
     account, django_capture_on_commit_callbacks
 ):

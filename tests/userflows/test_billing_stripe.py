@@ -468,3 +468,145 @@ def test_an_unreadable_event_is_400_and_can_be_redelivered(
     assert post_event(client, event("invoice.paid", invoice_object())).json() == {
         "result": "applied"
     }
+
+
+# --- plan changes between paid plans ----------------------------------------------------------
+
+
+def priced(*codes):
+    for code in codes:
+        row = plan(code)
+        row.stripe_price_id = f"price_{code}"
+        row.save()
+
+
+@pytest.fixture
+def paid_at_stripe(account, fake_stripe, stripe_subscription):
+    """`account` on Growth at Stripe (sub_123, item si_1), paying with pm_live_1."""
+    priced("starter", "growth", "enterprise")
+    Account.objects.filter(pk=account.pk).update(plan="growth")
+    stripe_subscription.plan = plan("growth")
+    stripe_subscription.save()
+    PaymentMethodFactory(account=account, provider="stripe", provider_reference="pm_live_1")
+    fake_stripe.routes[("GET", "/v1/subscriptions/sub_123")] = (
+        200,
+        {"id": "sub_123", "object": "subscription", "items": {"data": [{"id": "si_1"}]}},
+    )
+    return stripe_subscription
+
+
+def test_an_upgrade_at_stripe_is_invoiced_at_once_and_must_be_paid(
+    api, account, fake_stripe, paid_at_stripe
+):
+    response = api.post("billing/plan", {"plan": "enterprise"})
+
+    assert response.status_code == 200
+    assert fake_stripe.calls[-1] == (
+        "POST",
+        "/v1/subscriptions/sub_123",
+        {
+            "items[0][id]": "si_1",
+            "items[0][price]": "price_enterprise",
+            "cancel_at_period_end": "false",
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "error_if_incomplete",
+        },
+    )
+    paid_at_stripe.refresh_from_db()
+    assert paid_at_stripe.plan.code == "enterprise"
+    assert Account.objects.get(pk=account.pk).plan == "enterprise"
+
+
+def test_a_declined_upgrade_at_stripe_is_402_and_changes_nothing(
+    api, account, fake_stripe, paid_at_stripe
+):
+    fake_stripe.routes[("POST", "/v1/subscriptions/sub_123")] = (
+        402,
+        {
+            "error": {
+                "type": "card_error",
+                "code": "card_declined",
+                "message": "Your card was declined.",
+            }
+        },
+    )
+    history = paid_at_stripe.history.count()
+
+    response = api.post("billing/plan", {"plan": "enterprise"})
+
+    assert response.status_code == 402
+    assert response.json() == {
+        "detail": "Your card was declined. Nothing was changed.",
+        "code": "payment_declined",
+    }
+    paid_at_stripe.refresh_from_db()
+    assert (paid_at_stripe.plan.code, paid_at_stripe.scheduled_plan) == ("growth", None)
+    assert paid_at_stripe.history.count() == history
+    assert Account.objects.get(pk=account.pk).plan == "growth"
+    assert not Invoice.objects.exists()
+
+
+def test_a_downgrade_at_stripe_waits_for_the_next_period(
+    api, client, account, fake_stripe, paid_at_stripe
+):
+    response = api.post("billing/plan", {"plan": "starter"})
+
+    assert response.status_code == 200
+    assert response.json()["scheduled_plan"] == "starter"
+    assert fake_stripe.calls[-1][2] == {
+        "items[0][id]": "si_1",
+        "items[0][price]": "price_starter",
+        "proration_behavior": "none",
+        "cancel_at_period_end": "false",
+    }
+    # Stripe reports the new price inside the paid period: the customer keeps Growth.
+    item = {"current_period_start": int(time.time()), "price": {"id": "price_starter"}}
+    same_period = subscription_object()
+    same_period["items"]["data"][0].update(item)
+    post_event(client, event("customer.subscription.updated", same_period, "evt_a"))
+    paid_at_stripe.refresh_from_db()
+    assert (paid_at_stripe.plan.code, paid_at_stripe.scheduled_plan.code) == ("growth", "starter")
+    assert Account.objects.get(pk=account.pk).plan == "growth"
+
+    # The next period starts: the downgrade applies.
+    later = int((paid_at_stripe.current_period_end + dt.timedelta(minutes=1)).timestamp())
+    next_period = subscription_object()
+    next_period["items"]["data"][0].update(
+        current_period_start=later,
+        current_period_end=later + 30 * 86400,
+        price={"id": "price_starter"},
+    )
+    post_event(client, event("customer.subscription.updated", next_period, "evt_b"))
+    paid_at_stripe.refresh_from_db()
+    assert (paid_at_stripe.plan.code, paid_at_stripe.scheduled_plan) == ("starter", None)
+    assert Account.objects.get(pk=account.pk).plan == "starter"
+
+
+# --- amounts in signed events -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"amount_due": -4900},
+        {"amount_paid": -1},
+        {"amount_due": 10**30},
+        {"amount_paid": 2**63},
+        {"amount_due": 49.5},
+        {"amount_due": "4900"},
+        {"attempt_count": 10**6},
+        {"created": 10**20},
+    ],
+    ids=["negative", "negative-paid", "huge", "overflow", "fraction", "string", "attempts", "ts"],
+)
+def test_a_signed_event_with_an_impossible_amount_is_400_and_changes_nothing(
+    client, fake_stripe, stripe_subscription, changes
+):
+    response = post_event(client, event("invoice.paid", invoice_object(**changes)))
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "The invoice.paid event could not be read.",
+        "code": "invalid_webhook",
+    }
+    assert not Invoice.objects.exists() and not ProviderEvent.objects.exists()

@@ -42,7 +42,9 @@ def test_demo_billing_covers_every_state_and_agrees_with_the_accounts():
     subs = Subscription.objects.select_related("account", "plan")
     assert ctx.counts["subscriptions"] == subs.count() == 60
     assert set(subs.values_list("status", flat=True)) == set(Subscription.Status.values)
-    assert all(s.plan.code == s.account.plan for s in subs)
+    # One source of truth: a live subscription's plan is the account's; canceled means free.
+    assert all(s.account.plan == ("free" if s.status == "canceled" else s.plan.code) for s in subs)
+    assert subs.filter(status="canceled").exclude(plan__code="free").exists()
     assert subs.exclude(cancellation_reason="").exists()
     assert all(
         s.current_period_start <= ctx.now < s.current_period_end

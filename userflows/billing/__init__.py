@@ -7,6 +7,7 @@ from userflows.billing.base import (
     BillingProvider,
     CardDetails,
     ChargeResult,
+    PaymentDeclined,
     ProviderUnavailable,
 )
 from userflows.billing.local_provider import LocalProvider
@@ -24,4 +25,11 @@ def get_provider(name: str) -> BillingProvider:
         ) from None
 
 
-__all__ = ["BillingProvider", "CardDetails", "ChargeResult", "ProviderUnavailable", "get_provider"]
+__all__ = [
+    "BillingProvider",
+    "CardDetails",
+    "ChargeResult",
+    "PaymentDeclined",
+    "ProviderUnavailable",
+    "get_provider",
+]

@@ -13,6 +13,14 @@ class ProviderUnavailable(DomainError):
     code = "provider_unavailable"
 
 
+class PaymentDeclined(DomainError):
+    """A charge that a change depends on failed (an upgrade's proration): the change was
+    not made."""
+
+    status_code = 402
+    code = "payment_declined"
+
+
 @dataclass(frozen=True)
 class CardDetails:
     """What we keep about a card: the provider's reference and its public description."""
@@ -52,7 +60,10 @@ class BillingProvider(Protocol):
 
     def resume_subscription(self, *, subscription) -> None: ...
 
-    def change_plan(self, *, subscription, plan) -> None: ...
+    def change_plan(self, *, subscription, plan, prorate_now: bool = False) -> None: ...
+
+    def schedule_plan(self, *, subscription, plan) -> None:
+        """Make `plan` the subscription's plan from the next period on."""
 
     def forget_customer(self, *, subscription) -> None:
         """On account deletion: cancel now and remove the customer's data at the provider."""

@@ -11,7 +11,12 @@ import stripe
 from django.conf import settings
 
 from opsplatform.errors import Conflict, InvalidInput
-from userflows.billing.base import CardDetails, ChargeResult, ProviderUnavailable
+from userflows.billing.base import (
+    CardDetails,
+    ChargeResult,
+    PaymentDeclined,
+    ProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,11 @@ def _options(**extra) -> dict:
 
 
 class _Calls:
-    """Turns SDK errors into domain errors a customer can read."""
+    """Turns SDK errors into domain errors a customer can read. With `declined`, a card
+    error is a PaymentDeclined (402: the change that needed the payment was not made)."""
+
+    def __init__(self, declined: bool = False):
+        self.declined = declined
 
     def __enter__(self):
         return self
@@ -43,6 +52,10 @@ class _Calls:
     def __exit__(self, kind, exc, tb):
         if exc is None:
             return False
+        if isinstance(exc, stripe.CardError) and self.declined:
+            raise PaymentDeclined(
+                (exc.user_message or "The card was declined.") + " Nothing was changed."
+            ) from exc
         if isinstance(exc, stripe.CardError):
             raise InvalidInput(
                 exc.user_message or "The card was declined.", field="payment_method_id"
@@ -146,9 +159,12 @@ class StripeProvider:
                 subscription.provider_subscription_id, cancel_at_period_end=False, **_options()
             )
 
-    def change_plan(self, *, subscription, plan) -> None:
-        """Move the Stripe subscription to the plan's Price (prorated), start one for a paid
-        plan, or cancel it when moving to the free plan."""
+    def change_plan(self, *, subscription, plan, prorate_now: bool = False) -> None:
+        """Move the Stripe subscription to the plan's Price now, start one for a paid plan, or
+        cancel it when moving to the free plan. With `prorate_now` (an upgrade) Stripe
+        invoices the proration at once (`always_invoice`) and, with `error_if_incomplete`,
+        refuses the change when that payment fails: a declined card is a PaymentDeclined
+        and nothing changes at Stripe."""
         sub_id = subscription.provider_subscription_id
         if plan.is_free:
             if sub_id:
@@ -156,21 +172,23 @@ class StripeProvider:
                     stripe.Subscription.cancel(sub_id, **_options())
                 subscription.provider_subscription_id = ""
             return
-        if not plan.stripe_price_id:
-            raise Conflict(
-                f"The {plan.name} plan is not available for online payment yet; "
-                "contact us to switch.",
-                code="plan_unavailable",
-            )
+        self._require_price(plan)
         customer = self._customer(subscription)
-        with _Calls():
+        with _Calls(declined=prorate_now):
             if sub_id:
-                current = stripe.Subscription.retrieve(sub_id, **_options())
-                item = current["items"]["data"][0]["id"]
+                extra = (
+                    {
+                        "proration_behavior": "always_invoice",
+                        "payment_behavior": "error_if_incomplete",
+                    }
+                    if prorate_now
+                    else {"proration_behavior": "none"}
+                )
                 stripe.Subscription.modify(
                     sub_id,
-                    items=[{"id": item, "price": plan.stripe_price_id}],
-                    proration_behavior="create_prorations",
+                    items=[{"id": self._item(sub_id), "price": plan.stripe_price_id}],
+                    cancel_at_period_end=False,
+                    **extra,
                     **_options(),
                 )
             else:
@@ -181,6 +199,39 @@ class StripeProvider:
                     **_options(idempotency_key=f"subscription-{subscription.pk}-{plan.code}"),
                 )
                 subscription.provider_subscription_id = created.id
+
+    def schedule_plan(self, *, subscription, plan) -> None:
+        """A downgrade at the period's end: the next invoice is at `plan`'s price with nothing
+        prorated (`proration_behavior="none"`), or, for the free plan, the subscription ends
+        with the period. Choosing the current plan again undoes either."""
+        sub_id = subscription.provider_subscription_id
+        if not sub_id:
+            return
+        with _Calls():
+            if plan.is_free:
+                stripe.Subscription.modify(sub_id, cancel_at_period_end=True, **_options())
+                return
+            self._require_price(plan)
+            stripe.Subscription.modify(
+                sub_id,
+                items=[{"id": self._item(sub_id), "price": plan.stripe_price_id}],
+                proration_behavior="none",
+                cancel_at_period_end=False,
+                **_options(),
+            )
+
+    def _item(self, sub_id: str) -> str:
+        current = stripe.Subscription.retrieve(sub_id, **_options())
+        return current["items"]["data"][0]["id"]
+
+    @staticmethod
+    def _require_price(plan) -> None:
+        if not plan.stripe_price_id:
+            raise Conflict(
+                f"The {plan.name} plan is not available for online payment yet; "
+                "contact us to switch.",
+                code="plan_unavailable",
+            )
 
     def forget_customer(self, *, subscription) -> None:
         """Deleting the Stripe customer cancels its subscriptions and removes its payment

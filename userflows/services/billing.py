@@ -6,6 +6,7 @@ import calendar
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 import stripe
 from django.conf import settings
@@ -18,8 +19,15 @@ from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound
 from opsplatform.models import Account
 from userflows import emails, selectors
 from userflows.billing import ChargeResult, get_provider
-from userflows.billing.base import ProviderUnavailable
-from userflows.models import Invoice, PaymentMethod, Plan, ProviderEvent, Subscription
+from userflows.billing.base import PaymentDeclined, ProviderUnavailable
+from userflows.models import (
+    Invoice,
+    PaymentMethod,
+    Plan,
+    ProviderEvent,
+    Subscription,
+    format_cents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +71,12 @@ def transition(subscription: Subscription, to: str) -> None:
     subscription.status = to
 
 
-def _set_account_plan(account: Account, code: str, actor) -> None:
-    core_services.set_account_plan(account=account, plan=code, actor=actor)
+def _set_account_plan(account: Account, code: str, actor, reason: str = "") -> None:
+    """Account.plan follows the subscription; the core service locks and re-reads the row."""
+    core_services.set_account_plan(
+        account_id=account.pk, plan_code=code, actor=actor, reason=reason
+    )
+    account.plan = code
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -97,9 +109,10 @@ def get_billing_info(*, account: Account) -> BillingInfo:
         and not subscription.cancel_at_period_end
         and not plan.is_free
     ):
+        upcoming = subscription.scheduled_plan or plan
         next_invoice = NextInvoice(
-            amount_cents=plan.price_cents,
-            currency=plan.currency,
+            amount_cents=upcoming.price_cents,
+            currency=upcoming.currency,
             date=subscription.current_period_end,
         )
     due = (
@@ -120,22 +133,19 @@ def get_billing_info(*, account: Account) -> BillingInfo:
 # --- customer actions -------------------------------------------------------------------------
 
 
-def _locked_subscription(account: Account, *, actor, create: bool) -> Subscription | None:
-    """The account's subscription, row-locked; created on the account's plan when asked."""
-    Account.objects.select_for_update().filter(pk=account.pk).first()
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "account__user")
-        .filter(account=account)
-        .first()
-    )
-    if subscription is not None or not create:
-        return subscription
+def start_subscription(*, account: Account, actor, status: str | None = None) -> Subscription:
+    """The account's one subscription, on its plan, from now for a month: a paid plan starts
+    as a trial (the first invoice comes at the period's end), the free plan is active.
+    Called when an account is created (`userflows.accounts.on_account_created`)."""
+    existing = Subscription.objects.filter(account=account).first()
+    if existing is not None:
+        return existing
+    plan = Plan.objects.get(code=account.plan)
     now = timezone.now()
     subscription = Subscription(
         account=account,
-        plan=Plan.objects.get(code=account.plan),
-        status=SS.ACTIVE,
+        plan=plan,
+        status=status or (SS.ACTIVE if plan.is_free else SS.TRIALING),
         provider=settings.BILLING_PROVIDER,
         current_period_start=now,
         current_period_end=add_months(now),
@@ -144,6 +154,31 @@ def _locked_subscription(account: Account, *, actor, create: bool) -> Subscripti
     subscription.full_clean()
     subscription.save()
     return subscription
+
+
+def _locked_subscription(
+    account: Account, *, actor, create: bool
+) -> tuple[Account, Subscription | None]:
+    """The account and its subscription, both row-locked and read again under the lock:
+    every decision below is made on these, never on copies loaded before the lock (two
+    requests racing would otherwise each act on what the other has already changed).
+    Accounts owned by staff logins are refused."""
+    locked = Account.objects.select_for_update().select_related("user").filter(pk=account.pk)
+    account = locked.first()
+    if account is None:
+        raise NotFound("Account not found.")
+    core_services.require_customer_owner(account)
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "scheduled_plan")
+        .filter(account=account)
+        .first()
+    )
+    if subscription is None and create:
+        subscription = start_subscription(account=account, actor=actor, status=SS.ACTIVE)
+    if subscription is not None:
+        subscription.account = account
+    return account, subscription
 
 
 def _save(subscription: Subscription, actor, reason: str | None = None) -> None:
@@ -161,7 +196,7 @@ def update_payment_method(*, account: Account, payment_method_id: str, actor) ->
     if not payment_method_id or len(payment_method_id) > 255:
         raise InvalidInput("Give a payment method id.", field="payment_method_id")
     with transaction.atomic():
-        subscription = _locked_subscription(account, actor=actor, create=True)
+        account, subscription = _locked_subscription(account, actor=actor, create=True)
         provider = get_provider(subscription.provider)
         customer_before = subscription.provider_customer_id
         card = provider.attach_payment_method(
@@ -212,7 +247,7 @@ def cancel_subscription(
     if len(comment) > 1000:
         raise InvalidInput("Keep the comment under 1,000 characters.", field="comment")
     with transaction.atomic():
-        subscription = _locked_subscription(account, actor=actor, create=False)
+        account, subscription = _locked_subscription(account, actor=actor, create=False)
         if subscription is None or subscription.status == SS.CANCELED:
             raise Conflict("There is no active subscription to cancel.", code="no_subscription")
         if at_period_end and subscription.cancel_at_period_end:
@@ -236,7 +271,8 @@ def cancel_subscription(
             transition(subscription, SS.CANCELED)
             subscription.canceled_at = timezone.now()
             subscription.cancel_at_period_end = False
-            _set_account_plan(account, Account.Plan.FREE, actor)
+            subscription.scheduled_plan = None
+            _set_account_plan(account, Account.Plan.FREE, actor, "subscription canceled")
         _save(subscription, actor)
         emails.send_on_commit(
             [
@@ -254,7 +290,7 @@ def cancel_subscription(
 def resume_subscription(*, account: Account, actor) -> Subscription:
     """Undo a cancellation at period end, before the period ends."""
     with transaction.atomic():
-        subscription = _locked_subscription(account, actor=actor, create=False)
+        account, subscription = _locked_subscription(account, actor=actor, create=False)
         if (
             subscription is None
             or subscription.status == SS.CANCELED
@@ -273,31 +309,142 @@ def resume_subscription(*, account: Account, actor) -> Subscription:
     return subscription
 
 
-def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
-    """Switch plans. Paid → paid takes effect now and bills the new price from the next
-    invoice; a free or canceled subscription moving to a paid plan starts a new period now
-    and is invoiced at once (local ledger) or by Stripe."""
+@dataclass(frozen=True)
+class PlanChange:
+    """What choosing `plan` would do, computed from the subscription as it is now.
+
+    kind: "upgrade" (paid → dearer paid plan on an active subscription: the prorated
+    difference is charged now), "downgrade" (to a cheaper plan, the free plan included:
+    applied when the paid period ends, nothing charged or refunded), "restart" (from the
+    free plan or a canceled subscription to a paid plan: a new period starts now and is
+    invoiced in full), "switch" (takes effect now with nothing to pay: a trial, an equal
+    price, leaving a past-due subscription for the free plan), "keep" (the current plan
+    again: undoes a pending downgrade or cancellation).
+    """
+
+    kind: str
+    plan: Plan
+    amount_due_now_cents: int
+    credit_cents: int
+    charge_cents: int
+    currency: str
+    effective_at: dt.datetime
+
+
+def prorate(
+    *, old_cents: int, new_cents: int, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> tuple[int, int]:
+    """Stripe's proration for a price change at `now` inside the period [start, end):
+    the unused time on the old price is credited and the remaining time on the new price is
+    charged. Both lines are price * (whole seconds remaining / seconds in the period),
+    computed in Decimal and each rounded to the cent, halves up. Returns (credit, charge);
+    the amount due now is charge - credit."""
+    period = int((end - start).total_seconds())
+    remaining = min(max(int((end - now).total_seconds()), 0), period)
+    if period <= 0:
+        return 0, 0
+    fraction = Decimal(remaining) / Decimal(period)
+    one = Decimal(1)
+    credit = int((Decimal(old_cents) * fraction).quantize(one, rounding=ROUND_HALF_UP))
+    charge = int((Decimal(new_cents) * fraction).quantize(one, rounding=ROUND_HALF_UP))
+    return credit, charge
+
+
+def _plan_change(subscription: Subscription | None, plan: Plan, now) -> PlanChange:
+    def change(kind, credit=0, charge=0, effective_at=now, due=None):
+        return PlanChange(
+            kind=kind,
+            plan=plan,
+            amount_due_now_cents=charge - credit if due is None else due,
+            credit_cents=credit,
+            charge_cents=charge,
+            currency=plan.currency,
+            effective_at=effective_at,
+        )
+
+    if subscription is None:
+        return change("restart", due=plan.price_cents) if not plan.is_free else change("switch")
+    current = subscription.plan
+    if subscription.status == SS.CANCELED or (current.is_free and not plan.is_free):
+        return change("restart", due=plan.price_cents) if not plan.is_free else change("switch")
+    if current.pk == plan.pk:
+        if subscription.scheduled_plan_id is None and not subscription.cancel_at_period_end:
+            raise Conflict(f"You are already on the {plan.name} plan.", code="same_plan")
+        return change("keep")
+    if subscription.scheduled_plan_id == plan.pk:
+        raise Conflict(
+            f"The change to the {plan.name} plan is already scheduled for "
+            f"{subscription.current_period_end:%B %-d, %Y}.",
+            code="already_scheduled",
+        )
+    if subscription.status == SS.TRIALING or plan.price_cents == current.price_cents:
+        return change("switch")
+    if subscription.status == SS.PAST_DUE:
+        if plan.is_free:
+            return change("switch")
+        raise Conflict(
+            "A payment is overdue: update your card to settle it before changing plans.",
+            code="payment_overdue",
+        )
+    if plan.price_cents < current.price_cents:
+        return change("downgrade", effective_at=subscription.current_period_end)
+    credit, charge = prorate(
+        old_cents=current.price_cents,
+        new_cents=plan.price_cents,
+        start=subscription.current_period_start,
+        end=subscription.current_period_end,
+        now=now,
+    )
+    return change("upgrade", credit, charge)
+
+
+def _plan_or_422(plan_code: str) -> Plan:
     plan = Plan.objects.filter(code=plan_code).first()
     if plan is None:
         raise InvalidInput(f"Unknown plan {plan_code!r}.", field="plan")
+    return plan
+
+
+def preview_plan_change(*, account: Account, plan_code: str) -> PlanChange:
+    """What `change_plan` would do and charge now, for the customer to confirm first."""
+    core_services.require_customer_owner(account)
+    plan = _plan_or_422(plan_code)
+    subscription = (
+        Subscription.objects.select_related("plan", "scheduled_plan")
+        .filter(account=account)
+        .first()
+    )
+    return _plan_change(subscription, plan, timezone.now())
+
+
+def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
+    """Switch plans (`PlanChange` says which way). An upgrade between paid plans charges the
+    prorated difference at once and is refused, changing nothing, when the charge fails
+    (402); a downgrade is scheduled for the period's end; a free or canceled subscription
+    moving to a paid plan starts a new period now and is invoiced at once (local ledger) or
+    by Stripe."""
+    plan = _plan_or_422(plan_code)
     with transaction.atomic():
-        subscription = _locked_subscription(account, actor=actor, create=True)
+        account, subscription = _locked_subscription(account, actor=actor, create=True)
         provider = get_provider(subscription.provider)
-        if (
-            subscription.plan_id == plan.pk
-            and subscription.status != SS.CANCELED
-            and not subscription.cancel_at_period_end
-        ):
-            raise Conflict(f"You are already on the {plan.name} plan.", code="same_plan")
-        method = selectors.payment_method_of(account)
-        if not plan.is_free and method is None:
-            raise InvalidInput("Add a payment method before choosing a paid plan.", field="plan")
-        was_free = subscription.plan.is_free
-        if provider.remote:
-            provider.change_plan(subscription=subscription, plan=plan)
         now = timezone.now()
-        restart = subscription.status == SS.CANCELED or (was_free and not plan.is_free)
+        change = _plan_change(subscription, plan, now)
+        method = selectors.payment_method_of(account)
+        if not plan.is_free and method is None and change.kind != "keep":
+            raise InvalidInput("Add a payment method before choosing a paid plan.", field="plan")
+        if change.kind == "downgrade":
+            return _schedule_downgrade(subscription, plan, provider, actor)
+        if change.kind == "keep":
+            return _keep_plan(subscription, provider, actor)
+        if provider.remote:
+            provider.change_plan(
+                subscription=subscription, plan=plan, prorate_now=change.kind == "upgrade"
+            )
+        elif change.kind == "upgrade" and change.amount_due_now_cents > 0:
+            _charge_upgrade(subscription, plan, change, method, now, actor)
+        restart = change.kind == "restart"
         subscription.plan = plan
+        subscription.scheduled_plan = None
         subscription.cancel_at_period_end = False
         subscription.cancellation_reason = ""
         subscription.cancellation_comment = ""
@@ -308,10 +455,9 @@ def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
             subscription.current_period_start = now
             subscription.current_period_end = add_months(now)
         _save(subscription, actor)
-        _set_account_plan(account, plan.code, actor)
+        _set_account_plan(account, plan.code, actor, f"plan changed ({change.kind})")
         if restart and not plan.is_free and not provider.remote:
             account.payment_method = method
-            subscription.account = account
             invoice = _new_invoice(
                 subscription,
                 number=_next_number(subscription),
@@ -326,6 +472,70 @@ def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
                 subscription.past_due_since = now
                 _save(subscription, actor, "first payment failed")
                 emails.send_on_commit([_payment_failed_mail(invoice)])
+    return subscription
+
+
+def _charge_upgrade(subscription, plan, change: PlanChange, method, now, actor) -> Invoice:
+    """Invoice and collect the prorated difference of an upgrade (local ledger). A declined
+    charge raises PaymentDeclined before anything is saved, so the caller's transaction
+    rolls back and the subscription, the plan and the invoices stay as they were."""
+    old, end = subscription.plan, subscription.current_period_end
+    invoice = Invoice(
+        account=subscription.account,
+        subscription=subscription,
+        number=_next_number(subscription),
+        provider=LOCAL,
+        plan_code=plan.code,
+        description=(f"Upgrade from {old.name} to {plan.name}, prorated to {end:%b %-d, %Y}")[:200],
+        currency=plan.currency,
+        amount_due_cents=change.amount_due_now_cents,
+        period_start=now,
+        period_end=end,
+        status=Invoice.Status.OPEN,
+        issued_at=now,
+        due_at=now,
+        bill_to_name=subscription.account.name,
+        bill_to_email=subscription.account.user.email,
+        bill_to_country=subscription.account.country,
+    )
+    result = get_provider(LOCAL).charge(invoice=invoice, payment_method=method)
+    if not result.ok:
+        raise PaymentDeclined(
+            f"The upgrade to {plan.name} needs a payment of "
+            f"{format_cents(change.amount_due_now_cents, plan.currency)} now, and it failed: "
+            f"{result.failure} Nothing was changed.",
+        )
+    invoice.status = Invoice.Status.PAID
+    invoice.amount_paid_cents = invoice.amount_due_cents
+    invoice.paid_at = now
+    invoice.attempt_count = 1
+    invoice.provider_reference = result.reference
+    invoice.full_clean()
+    invoice.save()
+    return invoice
+
+
+def _schedule_downgrade(subscription, plan, provider, actor) -> Subscription:
+    """A cheaper plan from the next period on: the paid period keeps its plan."""
+    if provider.remote:
+        provider.schedule_plan(subscription=subscription, plan=plan)
+    subscription.scheduled_plan = plan
+    subscription.cancel_at_period_end = False
+    subscription.cancellation_reason = ""
+    subscription.cancellation_comment = ""
+    _save(subscription, actor, f"downgrade to {plan.code} scheduled")
+    return subscription
+
+
+def _keep_plan(subscription, provider, actor) -> Subscription:
+    """The current plan chosen again: a pending downgrade or cancellation is undone."""
+    if provider.remote:
+        provider.schedule_plan(subscription=subscription, plan=subscription.plan)
+    subscription.scheduled_plan = None
+    subscription.cancel_at_period_end = False
+    subscription.cancellation_reason = ""
+    subscription.cancellation_comment = ""
+    _save(subscription, actor, "kept the current plan")
     return subscription
 
 
@@ -407,7 +617,9 @@ def _renew_due(now, batch_size) -> dict:
         with transaction.atomic():
             batch = list(
                 Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("plan", "account__user", "account__payment_method")
+                .select_related(
+                    "plan", "scheduled_plan", "account__user", "account__payment_method"
+                )
                 .filter(
                     provider=LOCAL, status__in=[SS.TRIALING, SS.ACTIVE], current_period_end__lte=now
                 )
@@ -420,14 +632,15 @@ def _renew_due(now, batch_size) -> dict:
                 .values_list("subscription_id")
                 .annotate(n=Count("id"))
             )
-            invoices, mails, ended_accounts = [], [], []
+            invoices, mails, plans = [], [], {}
             for sub in batch:
                 start, end = sub.current_period_end, add_months(sub.current_period_end)
                 if sub.cancel_at_period_end:
                     transition(sub, SS.CANCELED)
                     sub.canceled_at = start
                     sub.cancel_at_period_end = False
-                    ended_accounts.append(sub.account)
+                    sub.scheduled_plan = None
+                    plans[sub.account_id] = Account.Plan.FREE
                     mails.append(
                         emails.build(
                             "subscription_ended",
@@ -440,6 +653,10 @@ def _renew_due(now, batch_size) -> dict:
                     continue
                 sub.current_period_start, sub.current_period_end = start, end
                 stats["renewed"] += 1
+                if sub.scheduled_plan is not None:
+                    # A downgrade chosen during the period starts with the new one.
+                    sub.plan, sub.scheduled_plan = sub.scheduled_plan, None
+                    plans[sub.account_id] = sub.plan.code
                 if sub.plan.is_free:
                     if sub.status == SS.TRIALING:
                         transition(sub, SS.ACTIVE)
@@ -468,6 +685,8 @@ def _renew_due(now, batch_size) -> dict:
             Subscription.objects.bulk_update(
                 batch,
                 [
+                    "plan",
+                    "scheduled_plan",
                     "status",
                     "current_period_start",
                     "current_period_end",
@@ -479,19 +698,8 @@ def _renew_due(now, batch_size) -> dict:
             Subscription.history.bulk_history_create(
                 batch, update=True, default_change_reason="billing cycle"
             )
-            _accounts_to_free(ended_accounts)
+            core_services.set_account_plans(plans=plans, reason="billing cycle")
             emails.send_on_commit(mails)
-
-
-def _accounts_to_free(accounts: list[Account]) -> None:
-    changed = [a for a in accounts if a.plan != Account.Plan.FREE]
-    for account in changed:
-        account.plan = Account.Plan.FREE
-    if changed:
-        Account.objects.bulk_update(changed, ["plan"])
-        Account.history.bulk_history_create(
-            changed, update=True, default_change_reason="subscription ended"
-        )
 
 
 def _collect_due(now, batch_size) -> dict:
@@ -516,7 +724,7 @@ def _collect(invoices: list[Invoice], *, now, actor) -> dict:
     stats = {"collected": 0, "retry_failed": 0, "gave_up": 0}
     if not invoices:
         return stats
-    mails, subs, ended = [], {}, []
+    mails, subs, ended = [], {}, {}
     sub_ids = {i.subscription_id for i in invoices if i.subscription_id}
     locked = {
         s.pk: s
@@ -541,8 +749,9 @@ def _collect(invoices: list[Invoice], *, now, actor) -> dict:
                 sub.cancel_at_period_end = False
                 sub.cancellation_reason = Subscription.CancellationReason.PAYMENT_FAILED
                 sub.past_due_since = None
+                sub.scheduled_plan = None
                 subs[sub.pk] = sub
-                ended.append(invoice.account)
+                ended[sub.account_id] = Account.Plan.FREE
         else:
             stats["retry_failed"] += 1
             mails.append(_payment_failed_mail(invoice))
@@ -577,12 +786,13 @@ def _collect(invoices: list[Invoice], *, now, actor) -> dict:
                 "past_due_since",
                 "cancel_at_period_end",
                 "cancellation_reason",
+                "scheduled_plan",
             ],
         )
         Subscription.history.bulk_history_create(
             changed, update=True, default_user=actor, default_change_reason="payment collection"
         )
-    _accounts_to_free(ended)
+    core_services.set_account_plans(plans=ended, actor=actor, reason="payment failed")
     emails.send_on_commit(mails)
     return stats
 
@@ -646,14 +856,33 @@ def apply_stripe_event(*, payload: bytes, signature: str | None) -> str:
         try:
             with transaction.atomic():
                 applied = handler(obj, event_type)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OSError) as exc:
             # Rolled back, event id included, so a corrected redelivery is applied.
             raise WebhookRejected(f"The {event_type} event could not be read.") from exc
     return "applied" if applied else "ignored"
 
 
+# Amounts in a signed event are still checked: a negative or absurd amount is refused
+# (400, nothing applied) rather than reaching the database (a 500 and a half-applied event).
+MAX_EVENT_CENTS = 10**11  # one billion in any currency: far above any plan's invoice
+MAX_EVENT_ATTEMPTS = 1000
+
+
+def _count(value, *, maximum: int, name: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} is not a whole number")
+    if not 0 <= value <= maximum:
+        raise ValueError(f"{name} is out of range")
+    return value
+
+
 def _ts(value) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(value), tz=dt.UTC) if value else None
+    if not value:
+        return None
+    seconds = _count(value, maximum=253402300799, name="timestamp")  # 9999-12-31
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
 def _stripe_subscription_for(customer_id, subscription_id=None) -> Subscription | None:
@@ -685,6 +914,7 @@ def _sync_stripe_subscription(obj, event_type: str) -> bool:
         sub.status = status  # Stripe is the source of truth for its subscriptions
     start = _ts(obj.get("current_period_start") or item.get("current_period_start"))
     end = _ts(obj.get("current_period_end") or item.get("current_period_end"))
+    previous_end = sub.current_period_end
     if start and end and end > start:
         sub.current_period_start, sub.current_period_end = start, end
     sub.provider_subscription_id = obj.get("id") or sub.provider_subscription_id
@@ -692,13 +922,23 @@ def _sync_stripe_subscription(obj, event_type: str) -> bool:
     sub.canceled_at = _ts(obj.get("canceled_at"))
     price = (item.get("price") or {}).get("id")
     plan = Plan.objects.filter(stripe_price_id=price).first() if price else None
+    if sub.scheduled_plan_id is not None:
+        if start is not None and start >= previous_end:
+            # A new period began: a downgrade chosen during the last one applies now.
+            plan, sub.scheduled_plan = plan or sub.scheduled_plan, None
+        elif plan is not None and plan.pk == sub.scheduled_plan_id:
+            # The downgrade is already set at Stripe for the next invoice; the customer keeps
+            # the plan they paid for until the period ends.
+            plan = None
     if plan is not None:
         sub.plan = plan
+    if status == SS.CANCELED:
+        sub.scheduled_plan = None
     _save(sub, None, f"stripe {event_type}")
     if status == SS.CANCELED:
-        _set_account_plan(sub.account, Account.Plan.FREE, None)
+        _set_account_plan(sub.account, Account.Plan.FREE, None, f"stripe {event_type}")
     elif plan is not None:
-        _set_account_plan(sub.account, plan.code, None)
+        _set_account_plan(sub.account, plan.code, None, f"stripe {event_type}")
     return True
 
 
@@ -724,15 +964,21 @@ def _sync_stripe_invoice(obj, event_type: str) -> bool:
             "plan_code": sub.plan.code,
             "description": (lines[0].get("description") or f"{sub.plan.name} plan")[:200],
             "currency": (obj.get("currency") or "usd")[:3],
-            "amount_due_cents": int(obj.get("amount_due") or 0),
-            "amount_paid_cents": int(obj.get("amount_paid") or 0),
+            "amount_due_cents": _count(
+                obj.get("amount_due"), maximum=MAX_EVENT_CENTS, name="amount_due"
+            ),
+            "amount_paid_cents": _count(
+                obj.get("amount_paid"), maximum=MAX_EVENT_CENTS, name="amount_paid"
+            ),
             "period_start": start or issued,
             "period_end": end or issued,
             "status": status,
             "issued_at": issued,
             "due_at": _ts(obj.get("due_date")) or issued,
             "paid_at": paid_at,
-            "attempt_count": int(obj.get("attempt_count") or 0),
+            "attempt_count": _count(
+                obj.get("attempt_count"), maximum=MAX_EVENT_ATTEMPTS, name="attempt_count"
+            ),
             "next_attempt_at": _ts(obj.get("next_payment_attempt")),
             "bill_to_name": (obj.get("customer_name") or account.name)[:200],
             "bill_to_email": obj.get("customer_email") or account.user.email,

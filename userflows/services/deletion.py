@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from opsplatform import services as core_services
 from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, InvalidInput
 from opsplatform.models import Account
@@ -52,7 +53,8 @@ def request_deletion(
     if "\x00" in reason:
         raise InvalidInput("The reason contains a NUL character.", field="reason")
     with transaction.atomic():
-        Account.objects.select_for_update().filter(pk=account.pk).first()
+        locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
+        core_services.require_customer_owner(locked)
         pending = selectors.pending_deletion(account)
         if pending is not None:
             raise Conflict(
@@ -199,6 +201,11 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
     account = deletion.account
     farewell_to = account.user.email
     try:
+        # Never erase a staff login, whoever scheduled it and however the owner changed.
+        core_services.require_customer_owner(account)
+    except DomainError as exc:
+        return _fail(deletion_id, f"{exc.detail} Nothing was erased.")
+    try:
         _close_at_provider(account)
     except DomainError as exc:
         return _fail(
@@ -212,6 +219,7 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
             deletion = DeletionRequest.objects.select_for_update().get(pk=deletion_id)
             if not deletion.is_pending:
                 return deletion
+            core_services.require_customer_owner(locked)
             results = []
             # Dependent apps first, the shared domain last: their erasers may still need the
             # identity (e.g. the email tickets were sent from) that the core's erases.
@@ -248,6 +256,8 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
             f"({exc.__cause__.__class__.__name__}); nothing was erased. "
             "It will be retried on the next run.",
         )
+    except DomainError as exc:
+        return _fail(deletion_id, f"{exc.detail} Nothing was erased.")
     except Exception as exc:
         logger.exception("account deletion %s failed", deletion_id)
         return _fail(

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from opsplatform import services as core_services
 from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
 from opsplatform.models import Account
@@ -81,7 +82,8 @@ def create_export_request(
     limit = settings.EXPORT_DAILY_LIMIT
     with transaction.atomic():
         # Serializes one account's concurrent requests, so the checks below hold.
-        Account.objects.select_for_update().filter(pk=account.pk).first()
+        locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
+        core_services.require_customer_owner(locked)
         if ExportRequest.objects.filter(
             account=account, status__in=ExportRequest.ACTIVE_STATUSES
         ).exists():
