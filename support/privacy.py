@@ -17,7 +17,15 @@ from django.utils import timezone
 from opsplatform.models import Account
 from opsplatform.privacy import scrub_admin_log
 from opsplatform.registry import ErasureResult
-from support.models import CSATRating, Escalation, Ticket, TicketMessage, format_reference
+from support.models import (
+    CSATRating,
+    Escalation,
+    HeldEmail,
+    QueuedEmail,
+    Ticket,
+    TicketMessage,
+    format_reference,
+)
 from support.services import insert_history_rows
 
 ERASED = "[erased]"
@@ -53,6 +61,7 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
     }
     historical = Ticket.history.model
     with transaction.atomic():
+        counts["held"], counts["queued"] = _erase_inbound_mail(account, ids)
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             counts["admin log"] += _scrub_admin_log(chunk)
@@ -100,7 +109,32 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
         ErasureResult("support CSAT comments", "erased", counts["csat"]),
         ErasureResult("support escalation reasons", "erased", counts["escalations"]),
         ErasureResult("support admin log entries", "anonymized", counts["admin log"]),
+        ErasureResult("unverified inbound emails", "erased", counts["held"]),
+        ErasureResult("queued inbound emails", "erased", counts["queued"]),
     ]
+
+
+def _erase_inbound_mail(account: Account, ticket_ids: list[int]) -> tuple[int, int]:
+    """Mail held for review from the person's address (or accepted onto their tickets), and
+    raw messages queued for the worker that became their tickets: deleted with their
+    history rows and admin log lines."""
+    email = (account.user.email or "").strip()
+    held = Q(ticket_id__in=ticket_ids)
+    if email:
+        held |= Q(from_email__iexact=email)
+    held_ids = list(HeldEmail.objects.filter(held).values_list("id", flat=True))
+    if email:
+        held_ids += HeldEmail.history.filter(from_email__iexact=email).values_list("id", flat=True)
+    queued_ids = list(
+        QueuedEmail.objects.filter(ticket_id__in=ticket_ids).values_list("id", flat=True)
+    )
+    scrub_admin_log(HeldEmail, held_ids)
+    scrub_admin_log(QueuedEmail, queued_ids)
+    held_count = HeldEmail.objects.filter(id__in=held_ids).delete()[0]
+    # After the delete: deleting writes a last history row ("-") with the same data.
+    HeldEmail.history.filter(id__in=held_ids).delete()
+    queued_count = QueuedEmail.objects.filter(id__in=queued_ids).delete()[0]
+    return held_count, queued_count
 
 
 def _scrub_admin_log(ticket_ids: list[int]) -> int:

@@ -151,3 +151,36 @@ def test_export_returns_an_iterator_not_a_list():
     account = AccountFactory()
     _header, rows = privacy.export_tickets(account, dt.date(2025, 1, 1), dt.date(2025, 1, 2))
     assert iter(rows) is rows
+
+
+def test_erase_account_deletes_held_and_queued_mail_of_the_person(agent):
+    from support.models import HeldEmail, QueuedEmail
+
+    account = AccountFactory(user__email="jane@example.com", user__username="jane")
+    ticket = make_ticket(account=account, subject="Jane's ticket")
+    held = HeldEmail.objects.create(
+        from_email="Jane@Example.com",
+        from_name="Jane Doe",
+        subject="Jane's spoof check",
+        body="Call Jane on 555-0100",
+        reason="dmarc=fail",
+    )
+    held.subject = "Jane's spoof check (edited)"
+    held.save()  # a second history row
+    queued = QueuedEmail.objects.create(raw=b"From: jane@example.com\r\n\r\nHi", ticket=ticket)
+    strangers = HeldEmail.objects.create(
+        from_email="sam@example.org", subject="Sam", body="Sam", reason="spf=fail"
+    )
+    LogEntry.objects.log_actions(
+        user_id=agent.pk, queryset=HeldEmail.objects.filter(pk=held.pk), action_flag=CHANGE
+    )
+
+    results = {r.category: r.count for r in privacy.erase_account(account, actor=agent)}
+
+    assert results["unverified inbound emails"] == 1
+    assert results["queued inbound emails"] == 1
+    assert not HeldEmail.objects.filter(pk=held.pk).exists()
+    assert not HeldEmail.history.filter(id=held.pk).exists()
+    assert not QueuedEmail.objects.filter(pk=queued.pk).exists()
+    assert HeldEmail.objects.filter(pk=strangers.pk).exists()
+    assert not LogEntry.objects.filter(object_repr__icontains="jane").exists()
