@@ -137,17 +137,17 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
         }
         return TemplateResponse(request, "admin/userflows/cancellation_reasons.html", context)
 
+    def has_cancel_subscription_permission(self, request, obj=None):
+        # Not "userflows.change_subscription" in @action: unfold's system check would then
+        # query auth_permission, which breaks `migrate` on a fresh database.
+        return request.user.has_perm("userflows.change_subscription")
+
     @action(
         description="Cancel subscription",
         permissions=["cancel_subscription"],
         icon="cancel",
         url_path="cancel",
     )
-    def has_cancel_subscription_permission(self, request, obj=None):
-        # Not "userflows.change_subscription" in @action: unfold's system check would then
-        # query auth_permission, which breaks `migrate` on a fresh database.
-        return request.user.has_perm("userflows.change_subscription")
-
     def cancel_subscription(self, request, object_id):
         """Cancels at the end of the paid period through the billing service, with a reason."""
         subscription = self.get_object(request, object_id)
