@@ -241,6 +241,9 @@ UNFOLD = {
     "SITE_HEADER": "opsplatform",
     "SITE_SUBHEADER": "Operations back office",
     "SITE_SYMBOL": "podcasts",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "opsplatform.admin_base.favicon_url"}
+    ],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "COLORS": {

@@ -18,7 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html, linebreaks
 from django.utils.safestring import mark_safe
 from unfold.decorators import action
-from unfold.widgets import INPUT_CLASSES
+from unfold.widgets import (
+    INPUT_CLASSES,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from opsplatform.admin import EstimatedCountPaginator
 from opsplatform.admin_base import (
@@ -175,20 +180,29 @@ class TicketChangeForm(forms.ModelForm):
         required=False,
         max_length=50_000,
         label="Public reply",
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 90}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 5, "cols": 90}),
         help_text="Emailed to the requester and shown on their ticket page.",
     )
     internal_note = forms.CharField(
         required=False,
         max_length=50_000,
         label="Internal note",
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 90, "class": "support-note-input"}),
+        widget=UnfoldAdminTextareaWidget(
+            attrs={"rows": 3, "cols": 90, "class": "support-note-input"}
+        ),
         help_text="Only agents see internal notes; they are never sent to the customer.",
     )
-    transition = forms.ChoiceField(required=False, label="Move status to", choices=[])
-    transition_notes = forms.CharField(required=False, max_length=10_000, label="Status notes")
+    transition = forms.ChoiceField(
+        required=False, label="Move status to", choices=[], widget=UnfoldAdminSelectWidget
+    )
+    transition_notes = forms.CharField(
+        required=False, max_length=10_000, label="Status notes", widget=UnfoldAdminTextInputWidget
+    )
     tags = forms.CharField(
-        required=False, max_length=500, help_text="Comma-separated lowercase words."
+        required=False,
+        max_length=500,
+        help_text="Comma-separated lowercase words.",
+        widget=UnfoldAdminTextInputWidget,
     )
 
     class Meta:
@@ -215,7 +229,7 @@ class TicketChangeForm(forms.ModelForm):
 class TicketAddForm(forms.ModelForm):
     description = forms.CharField(
         max_length=50_000,
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
         label="Description (the requester's request)",
     )
 
@@ -235,8 +249,11 @@ class EscalateForm(forms.Form):
         choices=[(n, f"L{n}") for n in range(2, MAX_LEVEL + 1)],
         coerce=int,
         label="Escalate to level",
+        widget=UnfoldAdminSelectWidget,
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
+    reason = forms.CharField(
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3, "cols": 60}), max_length=2000
+    )
 
 
 DATE_ATTRS = {"type": "date", "class": " ".join(INPUT_CLASSES)}
@@ -284,6 +301,7 @@ class TicketAdmin(HistoryAdmin):
     search_help_text = "Reference (SUP-000123), subject, requester email or account name"
     list_select_related = ["account", "assignee"]
     list_per_page = 50
+    list_fullwidth = True  # the queue uses the whole width (Unfold)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-created_at", "-id"]
@@ -756,6 +774,8 @@ class TicketAdmin(HistoryAdmin):
             "changelist_url": reverse("admin:support_ticket_changelist"),
             "open_chart": _open_chart(metrics, statuses),
             "response_chart": _response_chart(metrics),
+            "stacked_options": json.dumps(_chart_options(stacked=True)),
+            "grouped_options": json.dumps(_chart_options(stacked=False)),
         }
         return TemplateResponse(request, "support/admin/dashboard.html", context)
 
@@ -763,6 +783,19 @@ class TicketAdmin(HistoryAdmin):
 def _then(run, ticket, message):
     run(ticket)
     return message
+
+
+def _chart_options(*, stacked):
+    return {
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "animation": False,
+        "plugins": {"legend": {"display": True, "position": "bottom"}},
+        "scales": {
+            "x": {"stacked": stacked},
+            "y": {"stacked": stacked, "beginAtZero": True, "ticks": {"precision": 0}},
+        },
+    }
 
 
 LEVEL_COLOURS = ["#2563eb", "#f59e0b", "#dc2626", "#7c3aed"]

@@ -446,6 +446,7 @@ def test_ticket_page_has_tabs_and_a_coloured_status(desk):
     for page_tab in ("general", "escalations", "csat"):
         assert f"activeTab = '{page_tab}'" in page
     assert "support-status-new" in page and "bg-primary-100" in page
+    assert "&lt;span" not in page
 
 
 def test_queue_shows_status_badges(desk):
@@ -456,6 +457,7 @@ def test_queue_shows_status_badges(desk):
 
     at = page.index("support-status-resolved")
     assert "bg-green-100" in page[at - 300 : at]
+    assert '<span class="inline-block' in page and "&lt;span" not in page  # HTML, not text
 
 
 def test_sidebar_lists_only_what_the_agent_may_see(desk):

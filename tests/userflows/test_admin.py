@@ -13,7 +13,7 @@ from tests.userflows.factories import (
     PaymentMethodFactory,
     SubscriptionFactory,
 )
-from userflows.models import DeletionCertificate, DeletionRequest
+from userflows.models import DeletionCertificate, DeletionRequest, Subscription
 from userflows.services import billing
 
 
@@ -262,4 +262,8 @@ def test_status_columns_are_coloured_badges(admin_client):
     page = admin_client.get(reverse("admin:userflows_subscription_changelist")).content.decode()
 
     cell = page[page.index("Past due") - 400 : page.index("Past due")]
-    assert "bg-orange-100" in cell
+    assert "bg-orange-100" in cell and "&lt;span" not in page
+    change = admin_client.get(
+        reverse("admin:userflows_subscription_change", args=[Subscription.objects.get().pk])
+    ).content.decode()
+    assert "&lt;span" not in change
