@@ -1,12 +1,23 @@
 """Admin for the shared domain: list filters, search and history on every person-edited model."""
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http import Http404
+from django.urls import reverse
 from django.utils.functional import cached_property
-from simple_history.admin import SimpleHistoryAdmin
+from django_q import admin as q_admin
+from django_q.models import Failure, OrmQ, Schedule, Success
+from unfold import forms as unfold_forms
+from unfold.decorators import action
 
 from opsplatform import services
+from opsplatform.admin_base import BaseAdmin, HistoryAdmin, confirm, tabbed_fieldsets
 from opsplatform.models import (
     Account,
     ApiToken,
@@ -17,6 +28,8 @@ from opsplatform.models import (
     Sponsor,
     UsageEvent,
 )
+
+User = get_user_model()
 
 
 class EstimatedCountPaginator(Paginator):
@@ -39,13 +52,13 @@ class EstimatedCountPaginator(Paginator):
 
 
 @admin.register(Persona)
-class PersonaAdmin(admin.ModelAdmin):
+class PersonaAdmin(BaseAdmin):
     list_display = ["slug", "name"]
     search_fields = ["slug", "name"]
 
 
 @admin.register(Account)
-class AccountAdmin(SimpleHistoryAdmin):
+class AccountAdmin(HistoryAdmin):
     list_display = ["name", "user_email", "persona", "plan", "country", "created_at"]
     list_filter = ["persona", "plan", "country"]
     search_fields = ["name", "user__email", "=id"]
@@ -74,9 +87,17 @@ class AccountAdmin(SimpleHistoryAdmin):
         )
         obj.__dict__.update(updated.__dict__)
 
+    def get_fieldsets(self, request, obj=None):
+        # Tabs on the change page; fields not named here land on the first tab.
+        return tabbed_fieldsets(
+            self.get_fields(request, obj),
+            {"Plan": ["persona", "plan", "country"], "Dates": ["created_at"]},
+            first="Account",
+        )
+
 
 @admin.register(Sponsor)
-class SponsorAdmin(admin.ModelAdmin):
+class SponsorAdmin(HistoryAdmin):
     list_display = ["name", "account", "created_at"]
     search_fields = ["name", "account__name"]
     list_select_related = ["account"]
@@ -85,7 +106,7 @@ class SponsorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(SimpleHistoryAdmin):
+class CampaignAdmin(HistoryAdmin):
     list_display = [
         "name",
         "account",
@@ -106,7 +127,7 @@ class CampaignAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CampaignMetric)
-class CampaignMetricAdmin(admin.ModelAdmin):
+class CampaignMetricAdmin(BaseAdmin):
     list_display = ["campaign", "date", "impressions", "clicks", "conversions", "revenue", "spend"]
     search_fields = ["=campaign__id"]
     list_select_related = ["campaign"]
@@ -118,7 +139,7 @@ class CampaignMetricAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(BaseAdmin):
     list_display = ["type", "account", "occurred_at", "idempotency_key", "received_at"]
     search_fields = ["=idempotency_key", "account__name"]
     list_select_related = ["account"]
@@ -128,7 +149,7 @@ class UsageEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(SimpleHistoryAdmin):
+class ApiTokenAdmin(HistoryAdmin):
     list_display = ["label", "user", "token_prefix", "created_at", "last_used_at", "is_active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["label", "user__username", "user__email", "token_prefix"]
@@ -136,6 +157,7 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
     raw_id_fields = ["user"]
     readonly_fields = ["token_prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+    actions_detail = ["revoke_this"]
 
     def get_fields(self, request, obj=None):
         return ["user", "label"] if obj is None else ["user", "label", *self.readonly_fields]
@@ -169,9 +191,29 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
             count += 1
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
 
+    @action(description="Revoke", permissions=["change"], icon="block", url_path="revoke")
+    def revoke_this(self, request, object_id):
+        token = self.get_object(request, object_id)
+        if token is None:
+            raise Http404
+
+        def revoke():
+            services.revoke_api_token(token=token, actor=request.user)
+            return "Token revoked."
+
+        return confirm(
+            self,
+            request,
+            title=f"Revoke the token {token.label}?",
+            message="Requests with this token are refused from now on; this cannot be undone.",
+            confirm_label="Revoke",
+            on_confirm=revoke,
+            done_url=reverse("admin:opsplatform_apitoken_change", args=[token.pk]),
+        )
+
 
 @admin.register(Heartbeat)
-class HeartbeatAdmin(admin.ModelAdmin):
+class HeartbeatAdmin(BaseAdmin):
     list_display = ["name", "beat_at"]
 
     def has_add_permission(self, request):
@@ -179,3 +221,67 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- third-party models, in the same look ------------------------------------------------------
+# django.contrib.auth, django-q2 and django-axes register their own ModelAdmins; they are
+# registered again on Unfold's bases so every page of the admin looks and works alike.
+
+
+class UserAdmin(auth_admin.UserAdmin, BaseAdmin):
+    form = unfold_forms.UserChangeForm
+    add_form = unfold_forms.UserCreationForm
+    change_password_form = unfold_forms.AdminPasswordChangeForm
+
+
+class GroupAdmin(auth_admin.GroupAdmin, BaseAdmin):
+    pass
+
+
+class ScheduleAdmin(q_admin.ScheduleAdmin, BaseAdmin):
+    pass
+
+
+class SuccessAdmin(q_admin.TaskAdmin, BaseAdmin):
+    pass
+
+
+class FailureAdmin(q_admin.FailAdmin, BaseAdmin):
+    pass
+
+
+class QueueAdmin(q_admin.QueueAdmin, BaseAdmin):
+    pass
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin, BaseAdmin):
+    pass
+
+
+class AccessLogAdmin(axes_admin.AccessLogAdmin, BaseAdmin):
+    pass
+
+
+class AccessFailureLogAdmin(axes_admin.AccessFailureLogAdmin, BaseAdmin):
+    pass
+
+
+def _reregister(model, admin_class):
+    # Only what the package registered (django-q2 lists OrmQ only with the ORM broker).
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+        admin.site.register(model, admin_class)
+
+
+for _model, _admin_class in [
+    (User, UserAdmin),
+    (Group, GroupAdmin),
+    (Schedule, ScheduleAdmin),
+    (Success, SuccessAdmin),
+    (Failure, FailureAdmin),
+    (OrmQ, QueueAdmin),
+    (AccessAttempt, AccessAttemptAdmin),
+    (AccessLog, AccessLogAdmin),
+    (AccessFailureLog, AccessFailureLogAdmin),
+]:
+    _reregister(_model, _admin_class)

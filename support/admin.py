@@ -2,6 +2,8 @@
 transitions and escalation as actions, SLA highlighting, history and the support dashboard.
 Every change goes through `support.services`; status is never edited directly."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -9,15 +11,33 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, linebreaks
 from django.utils.safestring import mark_safe
-from simple_history.admin import SimpleHistoryAdmin
+from unfold.decorators import action
+from unfold.widgets import (
+    INPUT_CLASSES,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from opsplatform.admin import EstimatedCountPaginator
+from opsplatform.admin_base import (
+    INFO,
+    PRIMARY,
+    SUCCESS,
+    WARNING,
+    HistoryAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    badge,
+    confirm,
+    status_badge,
+)
 from opsplatform.errors import DomainError
 from support import selectors, services
 from support.models import (
@@ -34,6 +54,19 @@ from support.models import (
 )
 
 S = Ticket.Status
+STATUS_COLOURS = {
+    S.NEW: PRIMARY,
+    S.OPEN: INFO,
+    S.PENDING: WARNING,
+    S.ON_HOLD: WARNING,
+    S.RESOLVED: SUCCESS,
+    S.CLOSED: "",
+}
+HELD_COLOURS = {
+    HeldEmail.Status.HELD: WARNING,
+    HeldEmail.Status.ACCEPTED: SUCCESS,
+    HeldEmail.Status.DISCARDED: INFO,
+}
 
 
 def agents_queryset():
@@ -88,21 +121,6 @@ class BreachedFilter(admin.SimpleListFilter):
 # --- inlines ----------------------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class TicketMessageInline(ReadOnlyInline):
     model = TicketMessage
     verbose_name = "message"
@@ -145,6 +163,7 @@ class EscalationInline(ReadOnlyInline):
     fk_name = "ticket"
     fields = ["created_at", "from_level", "to_level", "reason", "escalated_by", "automatic"]
     readonly_fields = fields
+    tab = True  # its own tab next to the ticket
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("escalated_by")
@@ -154,6 +173,7 @@ class CSATInline(ReadOnlyInline):
     model = CSATRating
     fields = ["rating", "comment", "created_at"]
     readonly_fields = fields
+    tab = True
 
 
 # --- forms ------------------------------------------------------------------------------------
@@ -167,20 +187,29 @@ class TicketChangeForm(forms.ModelForm):
         required=False,
         max_length=50_000,
         label="Public reply",
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 90}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 5, "cols": 90}),
         help_text="Emailed to the requester and shown on their ticket page.",
     )
     internal_note = forms.CharField(
         required=False,
         max_length=50_000,
         label="Internal note",
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 90, "class": "support-note-input"}),
+        widget=UnfoldAdminTextareaWidget(
+            attrs={"rows": 3, "cols": 90, "class": "support-note-input"}
+        ),
         help_text="Only agents see internal notes; they are never sent to the customer.",
     )
-    transition = forms.ChoiceField(required=False, label="Move status to", choices=[])
-    transition_notes = forms.CharField(required=False, max_length=10_000, label="Status notes")
+    transition = forms.ChoiceField(
+        required=False, label="Move status to", choices=[], widget=UnfoldAdminSelectWidget
+    )
+    transition_notes = forms.CharField(
+        required=False, max_length=10_000, label="Status notes", widget=UnfoldAdminTextInputWidget
+    )
     tags = forms.CharField(
-        required=False, max_length=500, help_text="Comma-separated lowercase words."
+        required=False,
+        max_length=500,
+        help_text="Comma-separated lowercase words.",
+        widget=UnfoldAdminTextInputWidget,
     )
 
     class Meta:
@@ -207,7 +236,7 @@ class TicketChangeForm(forms.ModelForm):
 class TicketAddForm(forms.ModelForm):
     description = forms.CharField(
         max_length=50_000,
-        widget=forms.Textarea(attrs={"rows": 6}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
         label="Description (the requester's request)",
     )
 
@@ -227,13 +256,19 @@ class EscalateForm(forms.Form):
         choices=[(n, f"L{n}") for n in range(2, MAX_LEVEL + 1)],
         coerce=int,
         label="Escalate to level",
+        widget=UnfoldAdminSelectWidget,
     )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
+    reason = forms.CharField(
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3, "cols": 60}), max_length=2000
+    )
+
+
+DATE_ATTRS = {"type": "date", "class": " ".join(INPUT_CLASSES)}
 
 
 class DashboardForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs=DATE_ATTRS))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs=DATE_ATTRS))
 
     def clean(self):
         data = super().clean()
@@ -248,7 +283,7 @@ class DashboardForm(forms.Form):
 
 
 @admin.register(Ticket)
-class TicketAdmin(SimpleHistoryAdmin):
+class TicketAdmin(HistoryAdmin):
     list_display = [
         "reference_display",
         "subject",
@@ -273,6 +308,7 @@ class TicketAdmin(SimpleHistoryAdmin):
     search_help_text = "Reference (SUP-000123), subject, requester email or account name"
     list_select_related = ["account", "assignee"]
     list_per_page = 50
+    list_fullwidth = True  # the queue uses the whole width (Unfold)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-created_at", "-id"]
@@ -288,6 +324,7 @@ class TicketAdmin(SimpleHistoryAdmin):
         "put_on_hold",
         "merge_duplicates",
     ]
+    actions_detail = ["assign_this_to_me", "resolve_this", "escalate_this"]
     change_form_template = "support/admin/ticket_change_form.html"
     change_list_template = "support/admin/ticket_change_list.html"
     change_readonly = [
@@ -321,10 +358,8 @@ class TicketAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
-        return format_html(
-            '<span class="support-status support-status-{}">{}</span>',
-            obj.status,
-            obj.get_status_display(),
+        return badge(
+            obj.status, obj.get_status_display(), STATUS_COLOURS, f"support-status-{obj.status}"
         )
 
     @admin.display(description="Level", ordering="escalation_level")
@@ -404,17 +439,18 @@ class TicketAdmin(SimpleHistoryAdmin):
             (
                 "Requester",
                 {
+                    "classes": ["tab"],
                     "fields": [
                         ("account", "requester_email", "requester_name"),
                         ("channel", "chat_session_id"),
                         ("merged_into", "follow_up_of"),
-                    ]
+                    ],
                 },
             ),
             (
                 "Dates",
                 {
-                    "classes": ["collapse"],
+                    "classes": ["tab"],
                     "fields": [
                         ("created_at", "first_response_at"),
                         ("resolved_at", "closed_at"),
@@ -603,33 +639,110 @@ class TicketAdmin(SimpleHistoryAdmin):
                 ),
             )
             return None
+        return self._escalate_page(
+            request, queryset, request.POST.getlist(ACTION_CHECKBOX_NAME), form
+        )
+
+    def _escalate_page(self, request, queryset, selected, form=None):
+        """The page asks for level and reason and posts the escalate action to the list."""
         tickets = list(queryset.order_by("id")[:200])
         context = {
             **self.admin_site.each_context(request),
             "title": "Escalate tickets",
             "opts": self.model._meta,
-            "form": form,
+            "form": form or EscalateForm(),
             "tickets": tickets,
             "count": queryset.count(),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "selected": selected,
             "select_across": request.POST.get("select_across", "0"),
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:support_ticket_changelist"),
         }
         return TemplateResponse(request, "support/admin/escalate.html", context)
 
     @admin.action(description="Merge selected into the oldest", permissions=["change"])
     def merge_duplicates(self, request, queryset):
+        """Asks first (a merge closes the other tickets and cannot be undone), then merges."""
         tickets = list(queryset.order_by("created_at", "id")[:50])
         if len(tickets) < 2:
             self.message_user(request, "Select at least two tickets to merge.", messages.WARNING)
-            return
+            return None
         target = tickets[0]
-        self._run(
+        return confirm(
+            self,
             request,
-            tickets[1:],
-            f"Merged into {target.reference}",
-            lambda t: services.merge_tickets(source=t, target=target, actor=request.user),
+            title=f"Merge {len(tickets) - 1} ticket(s) into {target.reference}?",
+            message=(
+                f"Their threads move to {target.reference} ({target.subject}); the merged "
+                "tickets are closed and point to it. A merge cannot be undone."
+            ),
+            items=[f"{t.reference}: {t.subject}" for t in tickets[1:]],
+            confirm_label="Merge",
+            on_confirm=lambda: self._run(
+                request,
+                tickets[1:],
+                f"Merged into {target.reference}",
+                lambda t: services.merge_tickets(source=t, target=target, actor=request.user),
+            ),
+            done_url=reverse("admin:support_ticket_changelist"),
+            action="merge_duplicates",
         )
+
+    # -- buttons on the ticket page (each asks on a page of its own, then posts) --
+
+    def _ticket_or_404(self, request, object_id):
+        ticket = self.get_object(request, object_id)
+        if ticket is None:
+            raise Http404("No such ticket.")
+        return ticket
+
+    def _ticket_button(self, request, object_id, *, title, message, label, run, done):
+        ticket = self._ticket_or_404(request, object_id)
+        return confirm(
+            self,
+            request,
+            title=title.format(ref=ticket.reference),
+            message=message,
+            items=[f"{ticket.reference}: {ticket.subject} ({ticket.get_status_display()})"],
+            confirm_label=label,
+            on_confirm=lambda: _then(run, ticket, done),
+            done_url=reverse("admin:support_ticket_change", args=[ticket.pk]),
+            destructive=False,
+        )
+
+    @action(description="Assign to me", permissions=["change"], icon="person_add")
+    def assign_this_to_me(self, request, object_id):
+        return self._ticket_button(
+            request,
+            object_id,
+            title="Assign {ref} to you?",
+            message="You become the ticket's assignee; the previous assignee is replaced.",
+            label="Assign to me",
+            run=lambda t: services.assign_ticket(
+                ticket=t, assignee=request.user, actor=request.user
+            ),
+            done="Assigned to you.",
+        )
+
+    @action(description="Resolve", permissions=["change"], icon="task_alt")
+    def resolve_this(self, request, object_id):
+        return self._ticket_button(
+            request,
+            object_id,
+            title="Resolve {ref}?",
+            message="The requester is told the ticket is resolved and may reopen it by replying.",
+            label="Resolve",
+            run=lambda t: services.update_ticket_status(
+                ticket=t, status=S.RESOLVED, actor=request.user
+            ),
+            done="Resolved.",
+        )
+
+    @action(description="Escalate…", permissions=["change"], icon="trending_up")
+    def escalate_this(self, request, object_id):
+        """The escalate form of the changelist action, for this one ticket."""
+        ticket = self._ticket_or_404(request, object_id)
+        return self._escalate_page(request, Ticket.objects.filter(pk=ticket.pk), [str(ticket.pk)])
 
     # -- dashboard --
 
@@ -666,8 +779,78 @@ class TicketAdmin(SimpleHistoryAdmin):
             "channel_rows": _duration_rows(metrics, "channel", Channel),
             "priority_rows": _duration_rows(metrics, "priority", Priority),
             "changelist_url": reverse("admin:support_ticket_changelist"),
+            "open_chart": _open_chart(metrics, statuses),
+            "response_chart": _response_chart(metrics),
+            "stacked_options": json.dumps(_chart_options(stacked=True)),
+            "grouped_options": json.dumps(_chart_options(stacked=False)),
         }
         return TemplateResponse(request, "support/admin/dashboard.html", context)
+
+
+def _then(run, ticket, message):
+    run(ticket)
+    return message
+
+
+def _chart_options(*, stacked):
+    return {
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "animation": False,
+        "plugins": {"legend": {"display": True, "position": "bottom"}},
+        "scales": {
+            "x": {"stacked": stacked},
+            "y": {"stacked": stacked, "beginAtZero": True, "ticks": {"precision": 0}},
+        },
+    }
+
+
+LEVEL_COLOURS = ["#2563eb", "#f59e0b", "#dc2626", "#7c3aed"]
+
+
+def _open_chart(metrics, statuses):
+    """Chart.js data: open tickets per status, one stacked bar per escalation level."""
+    return json.dumps(
+        {
+            "labels": [label for _, label in statuses],
+            "datasets": [
+                {
+                    "label": f"L{level}",
+                    "data": [metrics.open_by_status[s][level] for s, _ in statuses],
+                    "backgroundColor": LEVEL_COLOURS[level - 1],
+                    "stack": "open",
+                }
+                for level in (1, 2, 3, 4)
+            ],
+        }
+    )
+
+
+def _response_chart(metrics):
+    """Chart.js data: median first-response and resolution time per channel, in hours."""
+
+    def hours(p):
+        return None if p.median_seconds is None else round(p.median_seconds / 3600, 2)
+
+    return json.dumps(
+        {
+            "labels": [label for _, label in Channel.choices],
+            "datasets": [
+                {
+                    "label": "Median first response (h)",
+                    "data": [
+                        hours(metrics.first_response["channel"][v]) for v, _ in Channel.choices
+                    ],
+                    "backgroundColor": "#2563eb",
+                },
+                {
+                    "label": "Median resolution (h)",
+                    "data": [hours(metrics.resolution["channel"][v]) for v, _ in Channel.choices],
+                    "backgroundColor": "#16a34a",
+                },
+            ],
+        }
+    )
 
 
 def _duration_rows(metrics, group, choices):
@@ -681,7 +864,7 @@ def _duration_rows(metrics, group, choices):
 
 
 @admin.register(SLAPolicy)
-class SLAPolicyAdmin(SimpleHistoryAdmin):
+class SLAPolicyAdmin(HistoryAdmin):
     list_display = ["priority", "first_response_minutes", "resolution_minutes"]
     ordering = ["priority"]
 
@@ -697,7 +880,7 @@ class SLAPolicyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
+class EscalationAdmin(ReadOnlyAdmin):
     list_display = [
         "ticket",
         "from_level",
@@ -714,35 +897,17 @@ class EscalationAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(CSATRating)
-class CSATRatingAdmin(admin.ModelAdmin):
+class CSATRatingAdmin(ReadOnlyAdmin):
     list_display = ["ticket", "rating", "comment", "created_at"]
     list_filter = ["rating"]
     list_select_related = ["ticket"]
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(HeldEmail)
-class HeldEmailAdmin(SimpleHistoryAdmin):
+class HeldEmailAdmin(HistoryAdmin):
     """The review queue of inbound emails from unverified senders: nothing reaches a ticket
     (or the customer) until an agent accepts the sender."""
 
@@ -751,7 +916,7 @@ class HeldEmailAdmin(SimpleHistoryAdmin):
         "from_email",
         "subject",
         "unverified_flag",
-        "status",
+        "status_label",
         "ticket",
         "reviewed_by",
     ]
@@ -776,9 +941,11 @@ class HeldEmailAdmin(SimpleHistoryAdmin):
         "ticket",
     ]
 
+    status_label = status_badge("status", HELD_COLOURS)
+
     @admin.display(description="unverified sender", ordering="reason")
     def unverified_flag(self, obj):
-        return format_html('<strong style="color:#b45309">⚠ {}</strong>', obj.reason)
+        return badge("held", f"⚠ {obj.reason}", {"held": WARNING})
 
     def has_add_permission(self, request):
         return False

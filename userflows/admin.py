@@ -9,13 +9,27 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
+from unfold.decorators import action
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from opsplatform.admin_base import (
+    DANGER,
+    INFO,
+    SUCCESS,
+    WARNING,
+    BaseAdmin,
+    HistoryAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyHistoryAdmin,
+    confirm,
+    status_badge,
+)
 from opsplatform.errors import DomainError
 from userflows import selectors
 from userflows.models import (
@@ -28,23 +42,9 @@ from userflows.models import (
     ProviderEvent,
     Subscription,
 )
+from userflows.services import billing as billing_services
 from userflows.services import deletion as deletion_services
 from userflows.services import exports as export_services
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
-    """Read-only, with the history view (requests change only through their services)."""
 
 
 class _NoFilePathHistory(HistoricalRecordContextHelper):
@@ -62,7 +62,7 @@ class ExportRequestAdmin(ReadOnlyHistoryAdmin):
         "id",
         "account",
         "format",
-        "status",
+        "status_label",
         "rows_done",
         "rows_total",
         "created_at",
@@ -93,9 +93,14 @@ class ExportRequestAdmin(ReadOnlyHistoryAdmin):
             settings.EXPORT_LINK_MINUTES,
         )
 
+    status_label = status_badge(
+        "status",
+        {"pending": INFO, "processing": INFO, "completed": SUCCESS, "failed": DANGER},
+    )
+
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(BaseAdmin):
     list_display = ["code", "name", "price_cents", "currency", "stripe_price_id", "sort_order"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -110,7 +115,7 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
     list_display = [
         "account",
         "plan",
-        "status",
+        "status_label",
         "provider",
         "current_period_end",
         "cancel_at_period_end",
@@ -122,6 +127,11 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
     raw_id_fields = ["account"]
     show_full_result_count = False
     change_list_template = "admin/userflows/subscription/change_list.html"
+    actions_detail = ["cancel_subscription"]
+    status_label = status_badge(
+        "status",
+        {"trialing": INFO, "active": SUCCESS, "past_due": WARNING, "canceled": DANGER},
+    )
 
     def get_urls(self):
         return [
@@ -157,13 +167,68 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
         }
         return TemplateResponse(request, "admin/userflows/cancellation_reasons.html", context)
 
+    def has_cancel_subscription_permission(self, request, obj=None):
+        # Not "userflows.change_subscription" in @action: unfold's system check would then
+        # query auth_permission, which breaks `migrate` on a fresh database.
+        return request.user.has_perm("userflows.change_subscription")
+
+    @action(
+        description="Cancel subscription",
+        permissions=["cancel_subscription"],
+        icon="cancel",
+        url_path="cancel",
+    )
+    def cancel_subscription(self, request, object_id):
+        """Cancels at the end of the paid period through the billing service, with a reason."""
+        subscription = self.get_object(request, object_id)
+        if subscription is None:
+            raise Http404
+
+        def cancel(data):
+            billing_services.cancel_subscription(
+                account=subscription.account,
+                reason=data["reason"],
+                comment=data["comment"],
+                actor=request.user,
+            )
+            return "The subscription will end at the end of its period."
+
+        return confirm(
+            self,
+            request,
+            title=f"Cancel the subscription of {subscription.account}?",
+            message=(
+                f"The {subscription.plan} plan ends at the end of the paid period "
+                f"({subscription.current_period_end:%Y-%m-%d}); the customer is emailed."
+            ),
+            confirm_label="Cancel subscription",
+            form=StaffCancellationForm,
+            on_confirm=cancel,
+            done_url=reverse("admin:userflows_subscription_change", args=[subscription.pk]),
+        )
+
+
+class StaffCancellationForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[
+            (value, label)
+            for value, label in Subscription.CancellationReason.choices
+            if value != Subscription.CancellationReason.PAYMENT_FAILED
+        ],
+        widget=UnfoldAdminSelectWidget,
+        help_text="What the customer gave as the reason.",
+    )
+    comment = forms.CharField(
+        required=False, max_length=1000, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3})
+    )
+
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = [
         "number",
         "account",
-        "status",
+        "status_label",
         "amount",
         "period_start",
         "issued_at",
@@ -177,6 +242,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
     raw_id_fields = ["account", "subscription"]
     date_hierarchy = "period_start"
     show_full_result_count = False
+    status_label = status_badge(
+        "status", {"open": INFO, "paid": SUCCESS, "void": "", "uncollectible": DANGER}
+    )
 
     @admin.display(description="Amount", ordering="amount_due_cents")
     def amount(self, obj):
@@ -213,11 +281,11 @@ class DeletionRequestForm(forms.ModelForm):
 
 
 @admin.register(DeletionRequest)
-class DeletionRequestAdmin(SimpleHistoryAdmin):
+class DeletionRequestAdmin(HistoryAdmin):
     list_display = [
         "id",
         "account",
-        "status",
+        "status_label",
         "immediate",
         "requested_at",
         "scheduled_for",
@@ -231,6 +299,11 @@ class DeletionRequestAdmin(SimpleHistoryAdmin):
     date_hierarchy = "scheduled_for"
     show_full_result_count = False
     actions = ["run_now", "cancel"]
+    actions_detail = ["execute_now", "cancel_this"]
+    status_label = status_badge(
+        "status",
+        {"scheduled": INFO, "cancelled": "", "completed": SUCCESS, "failed": DANGER},
+    )
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -284,20 +357,39 @@ class DeletionRequestAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Run the selected deletions now", permissions=["change"])
     def run_now(self, request, queryset):
+        pending = list(queryset.filter(status__in=DeletionRequest.PENDING_STATUSES)[:200])
+
+        def run():
+            done, failed = self._execute(request, [d.pk for d in pending])
+            level = messages.SUCCESS if not failed else messages.WARNING
+            self.message_user(request, f"{done} deletion(s) completed, {failed} failed.", level)
+
+        return confirm(
+            self,
+            request,
+            title="Delete these accounts now?",
+            message=(
+                "Each account's personal data is erased or anonymized at once, without the "
+                "grace period. This cannot be undone."
+            ),
+            items=[
+                f"#{d.pk} {d.account} (scheduled for {d.scheduled_for:%Y-%m-%d})" for d in pending
+            ],
+            confirm_label="Delete now",
+            on_confirm=run,
+            done_url=reverse("admin:userflows_deletionrequest_changelist"),
+            action="run_now",
+        )
+
+    def _execute(self, request, deletion_ids):
         done = failed = 0
-        for deletion_id in queryset.filter(status__in=DeletionRequest.PENDING_STATUSES).values_list(
-            "id", flat=True
-        ):
+        for deletion_id in deletion_ids:
             result = deletion_services.execute_deletion(deletion_id=deletion_id, actor=request.user)
             if result is not None and result.status == DeletionRequest.Status.COMPLETED:
                 done += 1
             else:
                 failed += 1
-        self.message_user(
-            request,
-            f"{done} deletion(s) completed, {failed} failed.",
-            messages.SUCCESS if not failed else messages.WARNING,
-        )
+        return done, failed
 
     @admin.action(description="Cancel the selected deletions", permissions=["change"])
     def cancel(self, request, queryset):
@@ -306,6 +398,55 @@ class DeletionRequestAdmin(SimpleHistoryAdmin):
             deletion_services.cancel_deletion(deletion=pending, actor=request.user)
             count += 1
         self.message_user(request, f"Cancelled {count} deletion(s).", messages.SUCCESS)
+
+    @action(description="Execute now", permissions=["change"], icon="delete_forever")
+    def execute_now(self, request, object_id):
+        deletion = self._pending_or_404(request, object_id)
+        url = reverse("admin:userflows_deletionrequest_change", args=[deletion.pk])
+
+        def run():
+            done, _ = self._execute(request, [deletion.pk])
+            if not done:
+                raise DomainError("The deletion failed; see its error and try again later.")
+            return "The account was deleted; the certificate is linked below."
+
+        return confirm(
+            self,
+            request,
+            title=f"Delete {deletion.account} now?",
+            message=(
+                "The account's personal data is erased or anonymized at once, without the rest "
+                "of the grace period. This cannot be undone."
+            ),
+            confirm_label="Delete now",
+            on_confirm=run,
+            done_url=url,
+        )
+
+    @action(description="Cancel deletion", permissions=["change"], icon="undo")
+    def cancel_this(self, request, object_id):
+        deletion = self._pending_or_404(request, object_id)
+
+        def run():
+            deletion_services.cancel_deletion(deletion=deletion, actor=request.user)
+            return "Deletion cancelled."
+
+        return confirm(
+            self,
+            request,
+            title=f"Cancel the deletion of {deletion.account}?",
+            message="The account is kept; the customer can ask again later.",
+            confirm_label="Cancel deletion",
+            on_confirm=run,
+            done_url=reverse("admin:userflows_deletionrequest_change", args=[deletion.pk]),
+            destructive=False,
+        )
+
+    def _pending_or_404(self, request, object_id):
+        deletion = self.get_object(request, object_id)
+        if deletion is None or deletion.status not in DeletionRequest.PENDING_STATUSES:
+            raise Http404("No pending deletion with this id.")
+        return deletion
 
 
 @admin.register(DeletionCertificate)

@@ -82,4 +82,4 @@ def admin_sign_in(page, username: str, password: str):
     page.goto("/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    page.click("#login-form [type=submit]")

@@ -25,7 +25,7 @@ def test_agent_replies_and_escalates_and_customer_sees_the_reply(page):
     assert page.get_by_text("The promo link gives a 404.").is_visible()
     page.get_by_label("Public reply").fill("We fixed the link; please try again.")
     page.get_by_label("Internal note").fill("SECRET-NOTE: CDN cache purge")
-    page.locator("input[name=_save]").click()
+    page.locator("[name=_save]").click()
     page.wait_for_selector("text=updated.")
     assert page.get_by_text("SECRET-NOTE: CDN cache purge").is_visible()
 
@@ -35,7 +35,7 @@ def test_agent_replies_and_escalates_and_customer_sees_the_reply(page):
     page.locator("button[name=index]").click()
     page.get_by_label("Escalate to level").select_option("3")
     page.get_by_label("Reason").fill("Needs engineering")
-    page.locator("input[value=Escalate]").click()
+    page.locator("button[name=_escalate]").click()
     page.wait_for_selector("text=Escalated to L3: 1 ticket(s).")
 
     ticket.refresh_from_db()

@@ -31,6 +31,10 @@ def change_url(ticket):
     return reverse("admin:support_ticket_change", args=[ticket.pk])
 
 
+def button_url(ticket, name):
+    return reverse(f"admin:support_ticket_{name}", args=[ticket.pk])
+
+
 def change_data(client, ticket, **fields):
     """What the change form posts: its editable fields plus empty inline management forms."""
     response = client.get(change_url(ticket))
@@ -344,3 +348,122 @@ def test_thread_bodies_are_escaped(desk):
     page = desk.get(change_url(ticket)).content.decode()
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;<br>second line" in page
+
+
+# --- Unfold: confirmation pages, buttons on the ticket page, tabs, badges ---------------------
+
+
+def test_merge_asks_first_and_merges_only_on_confirm(desk, agent):
+    account = AccountFactory()
+    oldest = make_ticket(account=account, subject="Original")
+    duplicate = make_ticket(account=account, subject="Duplicate")
+
+    page = _action(desk, "merge_duplicates", [oldest, duplicate])
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"Merge 1 ticket(s) into {oldest.reference}?" in html
+    assert f"{duplicate.reference}: Duplicate" in html and 'name="confirm"' in html
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into is None and duplicate.status == S.NEW
+
+    done = _action(desk, "merge_duplicates", [oldest, duplicate], confirm="yes")
+
+    assert done.status_code == 302
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into == oldest and duplicate.status == S.CLOSED
+    assert duplicate.history.first().history_user == agent
+
+
+def test_ticket_page_buttons_ask_then_act_through_the_services(desk, agent):
+    ticket = make_ticket(subject="Button pressed")
+
+    page = desk.get(change_url(ticket)).content.decode()
+    for name in ("assign_this_to_me", "resolve_this", "escalate_this"):
+        assert f'href="{button_url(ticket, name)}"' in page
+
+    asked = desk.get(button_url(ticket, "resolve_this"))
+    assert asked.status_code == 200
+    assert f"Resolve {ticket.reference}?" in asked.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == S.NEW  # a GET never changes anything
+
+    assigned = desk.post(button_url(ticket, "assign_this_to_me"), {"confirm": "yes"})
+    resolved = desk.post(button_url(ticket, "resolve_this"), {"confirm": "yes"})
+
+    assert assigned.status_code == resolved.status_code == 302
+    assert resolved["Location"] == change_url(ticket)
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent and ticket.status == S.RESOLVED
+    assert ticket.history.filter(history_user=agent).count() == 2
+
+
+def test_a_refused_button_says_why_and_changes_nothing(desk):
+    ticket = make_ticket()
+    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+
+    desk.post(button_url(ticket, "resolve_this"), {"confirm": "yes"})
+
+    ticket.refresh_from_db()
+    assert ticket.status == S.CLOSED
+    page = desk.get(change_url(ticket)).content.decode()
+    assert "cannot move from closed to resolved" in page
+
+
+def test_escalate_button_opens_the_escalate_form_for_this_ticket(desk, agent):
+    ticket = make_ticket()
+
+    page = desk.get(button_url(ticket, "escalate_this")).content.decode()
+
+    assert "Escalate to level" in page and ticket.reference in page
+    assert f'action="{reverse(CHANGELIST)}"' in page
+    assert f'name="{ACTION_CHECKBOX_NAME}" value="{ticket.pk}"' in page
+    assert not Escalation.objects.exists()
+    _action(desk, "escalate", [ticket], apply="1", level="2", reason="From the button")
+    assert Escalation.objects.get().reason == "From the button"
+
+
+def test_staff_outside_support_cannot_use_the_buttons(client):
+    from tests.factories import staff_in
+
+    ticket = make_ticket()
+    client.force_login(staff_in())
+
+    response = client.post(button_url(ticket, "resolve_this"), {"confirm": "yes"})
+
+    assert response.status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == S.NEW
+
+
+def test_ticket_page_has_tabs_and_a_coloured_status(desk):
+    ticket = make_ticket()
+
+    page = desk.get(change_url(ticket)).content.decode()
+
+    for fieldset_tab in ("requester", "dates"):
+        assert f"activeFieldsetTab = '{fieldset_tab}'" in page
+    for page_tab in ("general", "escalations", "csat"):
+        assert f"activeTab = '{page_tab}'" in page
+    assert "support-status-new" in page and "bg-primary-100" in page
+    assert "&lt;span" not in page
+
+
+def test_queue_shows_status_badges(desk):
+    resolved = make_ticket(subject="Done one")
+    services.update_ticket_status(ticket=resolved, status=S.RESOLVED)
+
+    page = desk.get(reverse(CHANGELIST)).content.decode()
+
+    at = page.index("support-status-resolved")
+    assert "bg-green-100" in page[at - 300 : at]
+    assert '<span class="inline-block' in page and "&lt;span" not in page  # HTML, not text
+
+
+def test_sidebar_lists_only_what_the_agent_may_see(desk):
+    page = desk.get(reverse("admin:index")).content.decode()
+
+    assert reverse(CHANGELIST) in page
+    assert reverse("admin:support_ticket_dashboard") in page
+    assert reverse("admin:userflows_deletioncertificate_changelist") not in page
+    assert reverse("admin:auth_user_changelist") not in page

@@ -13,7 +13,7 @@ from tests.userflows.factories import (
     PaymentMethodFactory,
     SubscriptionFactory,
 )
-from userflows.models import DeletionCertificate, DeletionRequest
+from userflows.models import DeletionCertificate, DeletionRequest, Subscription
 from userflows.services import billing
 
 
@@ -114,7 +114,7 @@ def test_admin_actions_run_and_cancel_deletions(admin_client):
     keep = DeletionRequestFactory()
     url = reverse("admin:userflows_deletionrequest_changelist")
 
-    admin_client.post(url, {"action": "run_now", "_selected_action": [run.pk]})
+    admin_client.post(url, {"action": "run_now", "_selected_action": [run.pk], "confirm": "yes"})
     admin_client.post(url, {"action": "cancel", "_selected_action": [keep.pk]})
 
     run.refresh_from_db()
@@ -177,3 +177,93 @@ def test_schedules_are_registered(db):
         "userflows.expire_exports",
         "userflows.run_billing_cycle",
     }
+
+
+# --- Unfold: confirmation pages, buttons on the change page, badges ---------------------------
+
+
+def test_run_now_asks_first_and_deletes_only_on_confirm(admin_client):
+    deletion = DeletionRequestFactory()
+    url = reverse("admin:userflows_deletionrequest_changelist")
+
+    asked = admin_client.post(url, {"action": "run_now", "_selected_action": [deletion.pk]})
+
+    assert asked.status_code == 200
+    assert "Delete these accounts now?" in asked.content.decode()
+    deletion.refresh_from_db()
+    assert deletion.status == "scheduled"
+    assert not DeletionCertificate.objects.exists()
+
+
+def test_execute_now_button_asks_then_deletes(admin_client):
+    deletion = DeletionRequestFactory()
+    button = reverse("admin:userflows_deletionrequest_execute_now", args=[deletion.pk])
+    change = reverse("admin:userflows_deletionrequest_change", args=[deletion.pk])
+
+    assert f'href="{button}"' in admin_client.get(change).content.decode()
+    asked = admin_client.get(button)
+    deletion.refresh_from_db()
+    assert asked.status_code == 200 and deletion.status == "scheduled"
+    assert f"Delete {deletion.account} now?" in asked.content.decode()
+
+    done = admin_client.post(button, {"confirm": "yes"})
+
+    assert done.status_code == 302 and done["Location"] == change
+    deletion.refresh_from_db()
+    assert deletion.status == "completed"
+    assert DeletionCertificate.objects.filter(deletion=deletion).exists()
+    assert admin_client.get(button).status_code == 404  # nothing pending any more
+
+
+def test_cancel_deletion_button(admin_client):
+    deletion = DeletionRequestFactory()
+    button = reverse("admin:userflows_deletionrequest_cancel_this", args=[deletion.pk])
+
+    admin_client.get(button)
+    deletion.refresh_from_db()
+    assert deletion.status == "scheduled"
+    admin_client.post(button, {"confirm": "yes"})
+    deletion.refresh_from_db()
+    assert deletion.status == "cancelled"
+
+
+def test_cancel_subscription_button_needs_a_reason(admin_client):
+    subscription = SubscriptionFactory()
+    button = reverse("admin:userflows_subscription_cancel_subscription", args=[subscription.pk])
+
+    missing = admin_client.post(button, {"confirm": "yes", "reason": ""})
+    subscription.refresh_from_db()
+    assert missing.status_code == 200 and "This field is required" in missing.content.decode()
+    assert subscription.cancel_at_period_end is False
+
+    admin_client.post(button, {"confirm": "yes", "reason": "too_expensive", "comment": "by phone"})
+
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is True
+    assert subscription.cancellation_reason == "too_expensive"
+    assert subscription.history.first().history_user.is_superuser
+
+
+def test_staff_without_the_permission_cannot_cancel_a_subscription(client, db):
+    subscription = SubscriptionFactory()
+    client.force_login(staff_in("operations"))
+    button = reverse("admin:userflows_subscription_cancel_subscription", args=[subscription.pk])
+
+    response = client.post(button, {"confirm": "yes", "reason": "too_expensive"})
+
+    assert response.status_code == 403
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is False
+
+
+def test_status_columns_are_coloured_badges(admin_client):
+    SubscriptionFactory(status="past_due")
+
+    page = admin_client.get(reverse("admin:userflows_subscription_changelist")).content.decode()
+
+    cell = page[page.index("Past due") - 400 : page.index("Past due")]
+    assert "bg-orange-100" in cell and "&lt;span" not in page
+    change = admin_client.get(
+        reverse("admin:userflows_subscription_change", args=[Subscription.objects.get().pk])
+    ).content.decode()
+    assert "&lt;span" not in change
