@@ -7,13 +7,9 @@ from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
+from opsplatform.validation import reject_nul
+
 MAX_ID = 2**63 - 1
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _no_nul_deep(value: Any, depth: int = 0) -> Any:
@@ -21,10 +17,10 @@ def _no_nul_deep(value: Any, depth: int = 0) -> Any:
     if depth > 5:
         raise ValueError("is nested too deeply (at most 5 levels)")
     if isinstance(value, str):
-        return _no_nul(value)
+        return reject_nul(value)
     if isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
+            reject_nul(key)
             _no_nul_deep(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
@@ -44,7 +40,7 @@ def _storable_datetime(value: dt.datetime) -> dt.datetime:
         raise ValueError("is out of range: in UTC it must fall in the years 1 to 9999") from None
 
 
-NoNul = AfterValidator(_no_nul)
+NoNul = AfterValidator(reject_nul)
 # A date that bounds a reporting range: ranges are turned into half-open datetime intervals
 # (the day after the end), so the calendar's last day would overflow; years 1900 to 9998.
 RangeDate = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(9998, 12, 31))]

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from opsplatform.errors import NotFound
 from opsplatform.models import Account, ApiToken, Campaign
 from opsplatform.tenancy import scope_account_id
+from opsplatform.validation import NUL
 
 
 def campaign_list(
@@ -41,7 +42,7 @@ def account_get(*, account_id: int) -> Account:
 
 def api_token_authenticate(raw: str) -> ApiToken | None:
     """The active token matching a presented secret, with its active user, or None."""
-    if not raw or len(raw) > 200 or "\x00" in raw:
+    if not raw or len(raw) > 200 or NUL in raw:
         return None
     token = (
         ApiToken.objects.select_related("user")

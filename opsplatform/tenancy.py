@@ -1,6 +1,7 @@
 """Who is acting and which account they may touch: the tenant wall used by every face."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from opsplatform.errors import Forbidden, NotFound
 from opsplatform.models import Account
@@ -33,6 +34,18 @@ def require_account(user) -> Account:
 def require_perm(user, perm: str) -> None:
     if not (is_staff(user) and user.has_perm(perm)):
         raise Forbidden("You do not have permission to do this.", code="permission_denied")
+
+
+def visible_to(user, qs: QuerySet, *, perm: str, account_field: str = "account_id") -> QuerySet:
+    """The tenant wall for reads: the rows of `qs` a user may see one by one. A customer sees
+    their own account's rows, staff with `perm` see all, anyone else none — so a lookup of
+    another tenant's object is simply not found (404), never a 403 that leaks existence."""
+    if is_staff(user):
+        return qs if user.has_perm(perm) else qs.none()
+    own = account_of(user)
+    if own is None:
+        return qs.none()
+    return qs.filter(**{account_field: own.id})
 
 
 def scope_account_id(user, account_id: int | None, *, perm: str) -> int | None:

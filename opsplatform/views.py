@@ -18,19 +18,15 @@ from django.views.decorators.http import require_GET, require_POST
 from opsplatform import selectors, services, telemetry
 from opsplatform.middleware import server_error_response
 from opsplatform.models import Heartbeat
+from opsplatform.pages import customer_page
 from opsplatform.tenancy import account_of, is_staff
 
 WORKER_STALE_AFTER_SECONDS = 180
 
 
 class ApiTokenForm(forms.Form):
+    # CharField strips the value and refuses NUL characters itself.
     label = forms.CharField(max_length=100, help_text="What uses it, e.g. “Zapier” or “CI”.")
-
-    def clean_label(self):
-        label = self.cleaned_data["label"].strip()
-        if "\x00" in label:
-            raise forms.ValidationError("The label contains an invalid character.")
-        return label
 
 
 @login_required
@@ -41,11 +37,8 @@ def home(request):
     return redirect("account_home")
 
 
-@login_required
-def account_home(request):
-    account = account_of(request.user)
-    if account is None:
-        return render(request, "account/no_account.html", status=403)
+@customer_page
+def account_home(request, account):
     summary = selectors.account_summary(account=account)
     campaigns = selectors.campaign_list(user=request.user)[:10]
     return render(
@@ -113,12 +106,9 @@ def metrics(request):
     return HttpResponse(payload, content_type=content_type)
 
 
-@login_required
-def api_tokens(request):
+@customer_page
+def api_tokens(request, account):
     """A customer's own API tokens: create one (its secret shown once), list, revoke."""
-    account = account_of(request.user)
-    if account is None:
-        return render(request, "account/no_account.html", status=403)
     new_secret = None
     form = ApiTokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -132,9 +122,9 @@ def api_tokens(request):
     )
 
 
-@login_required
 @require_POST
-def api_token_revoke(request, token_id: int):
+@customer_page
+def api_token_revoke(request, account, token_id: int):
     token = selectors.api_token_get(user=request.user, token_id=token_id)
     services.revoke_api_token(token=token, actor=request.user)
     messages.success(request, f"Token “{token.label}” revoked; clients using it now get 401.")

@@ -1,7 +1,5 @@
 """Account pages: exports (with a live progress bar), billing, invoices, account deletion."""
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -12,27 +10,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsplatform.errors import DomainError, InvalidInput, NotFound
-from opsplatform.tenancy import account_of
+from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
 from userflows.services import billing, deletion, exports
 
 EXPORTS_SHOWN = 20
 INVOICES_SHOWN = 24
-
-
-def customer_page(view):
-    """Signed-in customers only: staff without an account see the no-account page."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        account = account_of(request.user)
-        if account is None:
-            return render(request, "account/no_account.html", status=403)
-        return view(request, account, *args, **kwargs)
-
-    return wrapper
 
 
 def _form_error(form, exc: DomainError) -> None:

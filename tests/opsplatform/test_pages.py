@@ -323,3 +323,14 @@ def test_domain_counters_reach_the_metrics_page(client, api, django_capture_on_c
         if row.startswith('opsplatform_support_tickets_opened_total{channel="in_app"}')
     )
     assert float(line.split()[-1]) >= 1
+
+
+def test_a_staff_login_never_acts_as_a_customer_on_pages(client, account):
+    # However a staff flag ended up on an account's owner, the customer pages refuse it.
+    account.user.is_staff = True
+    account.user.save()
+    client.force_login(account.user)
+
+    for path in ["/account/", "/account/tokens/", "/account/billing/", "/account/delete/"]:
+        response = client.get(path)
+        assert response.status_code == 403, path
