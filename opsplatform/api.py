@@ -11,6 +11,7 @@ from ninja.parser import Parser
 
 from opsplatform.auth import api_auth
 from opsplatform.errors import DomainError
+from opsplatform.registry import platform_apps
 from opsplatform.throttling import ClientRateThrottle
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def on_unexpected(request, exc):
     return _error(request, 500, "Internal error; it has been logged.", "server_error")
 
 
-api.add_router("", "opsplatform.api_core.router")
-api.add_router("/support/", "support.api.router")
-api.add_router("", "userflows.api.router")
+# Every component's router, declared on its AppConfig (registry.PlatformAppConfig).
+for config in platform_apps():
+    if config.api_router:
+        api.add_router(config.api_prefix, config.api_router)

@@ -4,7 +4,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from django.db import transaction
 from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 from ninja.pagination import paginate
@@ -12,7 +11,6 @@ from ninja.responses import Status
 from pydantic import StringConstraints, model_validator
 
 from opsplatform import selectors, services
-from opsplatform.errors import Forbidden, InvalidInput
 from opsplatform.models import Campaign
 from opsplatform.schemas import (
     MAX_ID,
@@ -105,33 +103,17 @@ class EventsOut(Schema):
 def push_events(request, payload: EventsIn):
     """Up to 1,000 events; all are validated before any is stored. An event whose
     idempotency key is already stored for its account is counted as a duplicate."""
-    staff = is_staff(request.user)
-    own = account_of(request.user)
-    inputs = []
-    for i, event in enumerate(payload.events):
-        if event.account_id is not None and not staff:
-            raise InvalidInput(
-                "account_id may only be given by staff tokens.", field=f"events.{i}.account_id"
-            )
-        account_id = event.account_id if staff else (own.id if own else None)
-        if account_id is None:
-            if staff:
-                raise InvalidInput(
-                    "Staff must give account_id for every event.", field=f"events.{i}.account_id"
-                )
-            raise Forbidden("This action needs a customer account.", code="no_account")
-        inputs.append(
-            services.EventInput(
-                account_id=account_id,
-                type=event.type,
-                occurred_at=event.occurred_at,
-                idempotency_key=event.idempotency_key,
-                properties=event.properties,
-            )
+    inputs = [
+        services.EventInput(
+            account_id=event.account_id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            idempotency_key=event.idempotency_key,
+            properties=event.properties,
         )
-    if staff and not request.user.has_perm("opsplatform.add_usageevent"):
-        raise Forbidden("You do not have permission to do this.", code="permission_denied")
-    accepted, duplicates = services.ingest_events(events=inputs)
+        for event in payload.events
+    ]
+    accepted, duplicates = services.push_usage_events(user=request.user, events=inputs)
     return {"accepted": accepted, "duplicates": duplicates}
 
 
@@ -232,16 +214,9 @@ class UpsertedOut(Schema):
 )
 def put_metrics(request, campaign_id: Path[Id], payload: MetricsIn):
     """Rows are matched by date: an existing day is replaced, a new day inserted."""
-    with transaction.atomic():
-        campaign = selectors.campaign_get(
-            user=request.user, campaign_id=campaign_id, for_update=True
-        )
-        if is_staff(request.user) and not request.user.has_perm(
-            "opsplatform.change_campaignmetric"
-        ):
-            raise Forbidden("You do not have permission to do this.", code="permission_denied")
-        count = services.upsert_campaign_metrics(
-            campaign=campaign,
-            metrics=[services.MetricInput(**m.model_dump()) for m in payload.metrics],
-        )
+    count = services.put_campaign_metrics(
+        user=request.user,
+        campaign_id=campaign_id,
+        metrics=[services.MetricInput(**m.model_dump()) for m in payload.metrics],
+    )
     return {"upserted": count}

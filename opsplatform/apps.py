@@ -1,12 +1,14 @@
-from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from opsplatform import registry
 
-class OpsplatformConfig(AppConfig):
+
+class OpsplatformConfig(registry.PlatformAppConfig):
     """The shared domain, auth, API root and the conventions every component follows."""
 
     name = "opsplatform"
     verbose_name = "Accounts and campaigns"
+    api_router = "opsplatform.api_core.router"
     # Permissions each staff group gets from this app ("app_label.codename").
     group_permissions = {
         "support_l1": ["opsplatform.view_account", "opsplatform.view_campaign"],
@@ -45,8 +47,7 @@ class OpsplatformConfig(AppConfig):
         ],
     }
 
-    @staticmethod
-    def ensure_reference_data():
+    def ensure_reference_data(self):
         from opsplatform.services import ensure_personas
 
         ensure_personas()

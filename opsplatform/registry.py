@@ -1,6 +1,14 @@
-"""How apps contribute to shared machinery without the core importing them.
+"""How apps contribute to shared machinery without the core importing them (ADR 0001).
 
-An installed app may provide any of these modules, found by name:
+Every component's AppConfig derives from `PlatformAppConfig`, whose attributes and methods
+are the declared hooks (each with a default that contributes nothing):
+- `api_router` / `api_prefix`: the app's ninja Router, mounted under /api/v1/<prefix>;
+- `account_urls` / `account_url_prefix`: its customer pages, included under /account/<prefix>;
+- `account_nav`: menu entries on customer pages; `account_banners(request, account)`;
+- `group_permissions`: what each staff group may do with the app's models;
+- `ensure_reference_data()`: idempotent reference rows, run after every migrate.
+
+And it may provide any of these modules, found by name:
 - `<app>/schedules.py`: `SCHEDULES`, a list of `ScheduleSpec` upserted by `sync_schedules`;
 - `<app>/demo.py`: `seed_demo(ctx: DemoContext)`, called by `seed_demo` after the shared domain;
 - `<app>/privacy.py`: `erase_account(account, *, actor)` returning a list of `ErasureResult`,
@@ -14,7 +22,40 @@ from importlib import import_module
 from importlib.util import find_spec
 from types import ModuleType
 
-from django.apps import apps
+from django.apps import AppConfig, apps
+
+
+class PlatformAppConfig(AppConfig):
+    """The contribution interface of a component (see the module docstring). A new app
+    subclasses it and sets what it contributes; the core never names the app.
+
+    In `<app>/apps.py` write `from opsplatform import registry` and subclass
+    `registry.PlatformAppConfig`: importing the class itself would put a second AppConfig
+    in the module and Django would no longer pick the app's own config."""
+
+    # Dotted path of a `ninja.Router`, mounted at /api/v1/ + api_prefix ("" or "/support/").
+    api_router: str | None = None
+    api_prefix: str = ""
+    # Dotted path of a urls module (with app_name), included at /account/ + account_url_prefix.
+    account_urls: str | None = None
+    account_url_prefix: str = ""
+    # Menu entries on customer pages: (label, url name).
+    account_nav: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()
+    # Permission codenames ("app_label.codename") each staff group gets from this app.
+    group_permissions: dict[str, list[str]] = {}
+
+    def account_banners(self, request, account) -> list[str]:
+        """Messages shown on every customer page (e.g. a scheduled deletion)."""
+        return []
+
+    def ensure_reference_data(self) -> None:
+        """Create the reference rows every install needs; must be idempotent."""
+        return None
+
+
+def platform_apps() -> list[PlatformAppConfig]:
+    """The installed components, in INSTALLED_APPS order."""
+    return [c for c in apps.get_app_configs() if isinstance(c, PlatformAppConfig)]
 
 
 def app_modules(name: str) -> list[ModuleType]:

@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.apps import apps as django_apps
@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from opsplatform import telemetry
+from opsplatform import selectors, telemetry
 from opsplatform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from opsplatform.models import (
     Account,
@@ -23,9 +23,44 @@ from opsplatform.models import (
     Sponsor,
     UsageEvent,
 )
-from opsplatform.registry import app_modules
+from opsplatform.registry import app_modules, platform_apps
+from opsplatform.tenancy import account_of, is_staff, require_perm
 
 STAFF_GROUPS = ("support_l1", "support_l2", "support_l3", "support_l4", "operations", "compliance")
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sync_schedules() -> dict[str, int]:
+    """Upsert every app's django-q2 schedules (`<app>/schedules.py: SCHEDULES`) by name.
+    Idempotent: a second run changes nothing. Returns created/updated/unchanged counts."""
+    from django_q.models import Schedule
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for module in app_modules("schedules"):
+        for spec in getattr(module, "SCHEDULES", []):
+            wanted = {
+                "func": spec.func,
+                "schedule_type": spec.schedule_type,
+                "minutes": spec.minutes,
+                "cron": spec.cron,
+                "kwargs": spec.kwargs or None,
+                "repeats": -1,
+            }
+            schedule = Schedule.objects.select_for_update().filter(name=spec.name).first()
+            if schedule is None:
+                Schedule.objects.create(name=spec.name, **wanted)
+                counts["created"] += 1
+                continue
+            changed = [key for key, value in wanted.items() if getattr(schedule, key) != value]
+            for key in changed:
+                setattr(schedule, key, wanted[key])
+            if changed:
+                schedule.save()
+            counts["updated" if changed else "unchanged"] += 1
+    return counts
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -37,8 +72,8 @@ def ensure_groups() -> dict[str, int]:
     Idempotent: running it again changes nothing. Returns permission counts per group.
     """
     wanted: dict[str, set[str]] = {name: set() for name in STAFF_GROUPS}
-    for config in django_apps.get_app_configs():
-        for group, perms in getattr(config, "group_permissions", {}).items():
+    for config in platform_apps():
+        for group, perms in config.group_permissions.items():
             wanted.setdefault(group, set()).update(perms)
     result = {}
     for name, perms in wanted.items():
@@ -75,7 +110,8 @@ def ensure_personas() -> None:
 
 def post_migrate_ensure_groups(sender, **kwargs):
     """Reference data after migrate (and after a test flush): every app's
-    `AppConfig.ensure_reference_data()` (personas, SLA policies, plans), then staff groups.
+    `PlatformAppConfig.ensure_reference_data()` (personas, SLA policies, plans), then staff
+    groups.
 
     post_migrate is sent once per app; this waits for the last one so every app's tables and
     permission rows exist. Each step is idempotent and keeps edits made in admin.
@@ -83,10 +119,8 @@ def post_migrate_ensure_groups(sender, **kwargs):
     last = [c for c in django_apps.get_app_configs() if c.models_module is not None][-1]
     if sender.name != last.name:
         return
-    for config in django_apps.get_app_configs():
-        ensure = getattr(config, "ensure_reference_data", None)
-        if ensure is not None:
-            ensure()
+    for config in platform_apps():
+        config.ensure_reference_data()
     ensure_groups()
 
 
@@ -283,11 +317,38 @@ def touch_api_token(token: ApiToken) -> None:
 
 @dataclass(frozen=True)
 class EventInput:
-    account_id: int
+    account_id: int | None  # None: the caller's own account (customers)
     type: str
     occurred_at: dt.datetime
     idempotency_key: str
     properties: dict
+
+
+def push_usage_events(*, user, events: Sequence[EventInput]) -> tuple[int, int]:
+    """Events sent by a caller: a customer's go to their own account and may not name
+    another (`account_id` is for staff); staff name the account of every event and need
+    `opsplatform.add_usageevent`. All are checked before any is stored."""
+    staff = is_staff(user)
+    own = None if staff else account_of(user)
+    resolved = []
+    for i, event in enumerate(events):
+        if staff:
+            if event.account_id is None:
+                raise InvalidInput(
+                    "Staff must give account_id for every event.", field=f"events.{i}.account_id"
+                )
+            resolved.append(event)
+            continue
+        if event.account_id is not None:
+            raise InvalidInput(
+                "account_id may only be given by staff tokens.", field=f"events.{i}.account_id"
+            )
+        if own is None:
+            raise Forbidden("This action needs a customer account.", code="no_account")
+        resolved.append(replace(event, account_id=own.id))
+    if staff:
+        require_perm(user, "opsplatform.add_usageevent")
+    return ingest_events(events=resolved)
 
 
 def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
@@ -405,6 +466,17 @@ class MetricInput:
     conversions: int
     revenue: Decimal
     spend: Decimal
+
+
+def put_campaign_metrics(*, user, campaign_id: int, metrics: Iterable[MetricInput]) -> int:
+    """A caller's metric upsert: the campaign must be visible to them (another tenant's is
+    not found) and locked while its days are replaced; staff need
+    `opsplatform.change_campaignmetric`."""
+    with transaction.atomic():
+        campaign = selectors.campaign_get(user=user, campaign_id=campaign_id, for_update=True)
+        if is_staff(user):
+            require_perm(user, "opsplatform.change_campaignmetric")
+        return upsert_campaign_metrics(campaign=campaign, metrics=metrics)
 
 
 def upsert_campaign_metrics(*, campaign: Campaign, metrics: Iterable[MetricInput]) -> int:

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from opsplatform import views
 from opsplatform.api import api
+from opsplatform.registry import platform_apps
 
 admin.site.site_header = "opsplatform"
 admin.site.site_title = "opsplatform admin"
@@ -18,8 +19,11 @@ urlpatterns = [
     path("account/", views.account_home, name="account_home"),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
-    path("account/support/", include("support.urls")),
-    path("account/", include("userflows.urls")),
+    *[
+        path(f"account/{config.account_url_prefix}", include(config.account_urls))
+        for config in platform_apps()
+        if config.account_urls
+    ],
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),

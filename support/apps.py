@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from opsplatform import registry
 
 _AGENT = [
     "support.view_ticket",
@@ -23,10 +23,14 @@ _READ = [
 ]
 
 
-class SupportConfig(AppConfig):
+class SupportConfig(registry.PlatformAppConfig):
     """Cross-channel support tickets, SLA clocks and escalation."""
 
     name = "support"
+    api_router = "support.api.router"
+    api_prefix = "/support/"
+    account_urls = "support.urls"
+    account_url_prefix = "support/"
     verbose_name = "Support"
     group_permissions = {
         "support_l1": _AGENT,
@@ -39,8 +43,7 @@ class SupportConfig(AppConfig):
     }
     account_nav = [("Support", "support:ticket_list")]
 
-    @staticmethod
-    def ensure_reference_data():
+    def ensure_reference_data(self):
         from support.services import ensure_sla_policies
 
         ensure_sla_policies()

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from opsplatform import registry
 
 
 def deletion_banner(request, account) -> list[str]:
@@ -16,10 +16,14 @@ def deletion_banner(request, account) -> list[str]:
     ]
 
 
-class UserflowsConfig(AppConfig):
+class UserflowsConfig(registry.PlatformAppConfig):
     """Customer self-service: data export, billing, account deletion."""
 
     name = "userflows"
+    api_router = "userflows.api.router"
+    api_prefix = ""
+    account_urls = "userflows.urls"
+    account_url_prefix = ""
     verbose_name = "Self-serve flows"
     account_nav = [
         ("Exports", "userflows:exports"),
@@ -53,12 +57,10 @@ class UserflowsConfig(AppConfig):
         ],
     }
 
-    @staticmethod
-    def account_banners(request, account) -> list[str]:
+    def account_banners(self, request, account) -> list[str]:
         return deletion_banner(request, account)
 
-    @staticmethod
-    def ensure_reference_data():
+    def ensure_reference_data(self):
         from userflows.services.billing import ensure_plans
 
         ensure_plans()

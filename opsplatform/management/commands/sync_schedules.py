@@ -1,37 +1,14 @@
 from django.core.management.base import BaseCommand
-from django.db import transaction
-from django_q.models import Schedule
 
-from opsplatform.registry import app_modules
+from opsplatform import services
 
 
 class Command(BaseCommand):
     help = "Upsert every app's django-q2 schedules by name; running it twice changes nothing."
 
-    @transaction.atomic
     def handle(self, *args, **options):
-        created = updated = unchanged = 0
-        for module in app_modules("schedules"):
-            for spec in getattr(module, "SCHEDULES", []):
-                wanted = {
-                    "func": spec.func,
-                    "schedule_type": spec.schedule_type,
-                    "minutes": spec.minutes,
-                    "cron": spec.cron,
-                    "kwargs": spec.kwargs or None,
-                    "repeats": -1,
-                }
-                schedule = Schedule.objects.filter(name=spec.name).first()
-                if schedule is None:
-                    Schedule.objects.create(name=spec.name, **wanted)
-                    created += 1
-                    continue
-                changed = [k for k, v in wanted.items() if getattr(schedule, k) != v]
-                if changed:
-                    for key in changed:
-                        setattr(schedule, key, wanted[key])
-                    schedule.save()
-                    updated += 1
-                else:
-                    unchanged += 1
-        self.stdout.write(f"schedules: {created} created, {updated} updated, {unchanged} unchanged")
+        counts = services.sync_schedules()
+        self.stdout.write(
+            f"schedules: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged"
+        )
