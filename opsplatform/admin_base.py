@@ -44,8 +44,8 @@ class HistoryAdmin(SimpleHistoryAdmin, BaseAdmin):
     (templates from `unfold.contrib.simple_history`)."""
 
 
-class ReadOnlyAdmin(BaseAdmin):
-    """Rows that change only through their services: view, never add, change or delete."""
+class ReadOnlyMixin:
+    """View, never add, change or delete (rows that change only through their services)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -55,27 +55,22 @@ class ReadOnlyAdmin(BaseAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, BaseAdmin):
+    """Rows that change only through their services: view, never add, change or delete."""
 
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
     """Read-only, with the history view."""
 
 
-class ReadOnlyInline(TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, TabularInline):
     """An inline that only shows related rows (threads, escalations, ratings)."""
 
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- badges -----------------------------------------------------------------------------------

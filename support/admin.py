@@ -33,6 +33,7 @@ from opsplatform.admin_base import (
     WARNING,
     HistoryAdmin,
     ReadOnlyAdmin,
+    ReadOnlyHistoryAdmin,
     ReadOnlyInline,
     badge,
     confirm,
@@ -907,7 +908,7 @@ class CSATRatingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(HeldEmail)
-class HeldEmailAdmin(HistoryAdmin):
+class HeldEmailAdmin(ReadOnlyHistoryAdmin):
     """The review queue of inbound emails from unverified senders: nothing reaches a ticket
     (or the customer) until an agent accepts the sender."""
 
@@ -946,15 +947,6 @@ class HeldEmailAdmin(HistoryAdmin):
     @admin.display(description="unverified sender", ordering="reason")
     def unverified_flag(self, obj):
         return badge("held", f"⚠ {obj.reason}", {"held": WARNING})
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_review_permission(self, request):
         return request.user.has_perm("support.change_heldemail")
