@@ -732,7 +732,7 @@ class TicketAdmin(HistoryAdmin):
         window = (None, None)
         if form.is_bound and form.is_valid():
             window = form.cleaned_data["window"]
-        metrics = selectors.support_metrics(
+        metrics = selectors.support_metrics_get(
             user=request.user, date_from=window[0], date_to=window[1]
         )
         statuses = [(s, Status(s).label) for s in Ticket.ACTIVE_STATUSES]
