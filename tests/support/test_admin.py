@@ -65,6 +65,20 @@ def change_data(client, ticket, **fields):
     return data
 
 
+def add_data(**fields):
+    """What the add form posts: a phoned-in request plus empty inline management forms."""
+    data = {
+        "requester_email": "caller@example.com",
+        "channel": "email",
+        "tags": "",
+        "description": "Caller cannot log in",
+    }
+    for prefix in ("messages", "escalations", "csat"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update(fields)
+    return data
+
+
 def test_changelist_shows_the_queue_with_breached_highlighted(desk, clock):
     late = make_ticket(subject="Late one", priority=Priority.URGENT)
     clock.advance(minutes=45)
@@ -296,20 +310,7 @@ def test_add_form_refused_by_the_service_says_why_and_opens_nothing(desk):
     tags = ",".join(f"tag{n}" for n in range(21))
     response = desk.post(
         reverse("admin:support_ticket_add"),
-        {
-            "requester_email": "caller@example.com",
-            "channel": "email",
-            "subject": "Too many tags",
-            "priority": "normal",
-            "tags": tags,
-            "description": "Caller cannot log in",
-            "messages-TOTAL_FORMS": "0",
-            "messages-INITIAL_FORMS": "0",
-            "escalations-TOTAL_FORMS": "0",
-            "escalations-INITIAL_FORMS": "0",
-            "csat-TOTAL_FORMS": "0",
-            "csat-INITIAL_FORMS": "0",
-        },
+        add_data(subject="Too many tags", priority="normal", tags=tags),
     )
 
     assert response.status_code == 302
@@ -321,21 +322,7 @@ def test_add_form_refused_by_the_service_says_why_and_opens_nothing(desk):
 
 def test_add_form_opens_a_ticket_through_the_service(desk, agent):
     response = desk.post(
-        reverse("admin:support_ticket_add"),
-        {
-            "requester_email": "caller@example.com",
-            "channel": "email",
-            "subject": "Phoned in",
-            "priority": "high",
-            "tags": "",
-            "description": "Caller cannot log in",
-            "messages-TOTAL_FORMS": "0",
-            "messages-INITIAL_FORMS": "0",
-            "escalations-TOTAL_FORMS": "0",
-            "escalations-INITIAL_FORMS": "0",
-            "csat-TOTAL_FORMS": "0",
-            "csat-INITIAL_FORMS": "0",
-        },
+        reverse("admin:support_ticket_add"), add_data(subject="Phoned in", priority="high")
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     ticket = Ticket.objects.get()
