@@ -89,19 +89,20 @@ def search_q(text: str) -> Q:
     return condition
 
 
-def ticket_get(*, user, reference: str, for_update: bool = False) -> Ticket:
+def ticket_get(*, user, reference: str) -> Ticket:
     """A ticket the user may see, by reference (`SUP-000123`), for the API and the customer
-    pages alike; another tenant's ticket is simply not found."""
+    pages alike; another tenant's ticket is simply not found. Staff without the permission
+    get 403, as on the list."""
     ticket_id = parse_reference(reference)
     if ticket_id is None or not reference.strip().upper().startswith("SUP"):
         raise NotFound("Ticket not found.")
-    qs = visible_to(user, Ticket.objects.all(), perm="support.view_ticket").select_related(
-        "account__user", "assignee", "merged_into", "csat"
-    )
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
+    if is_staff(user):
+        require_perm(user, "support.view_ticket")
+    qs = visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
     try:
-        return qs.get(pk=ticket_id)
+        return qs.select_related("account__user", "assignee", "merged_into", "csat").get(
+            pk=ticket_id
+        )
     except Ticket.DoesNotExist:
         raise NotFound("Ticket not found.") from None
 

@@ -372,4 +372,6 @@ def test_staff_without_support_permission_is_403(ops_user):
     assert response.status_code == 403
     nobody = ApiClient(token_for(staff_in()))
     assert nobody.get("support/tickets").status_code == 403
+    one = nobody.get(f"support/tickets/{Ticket.objects.get().reference}")
+    assert (one.status_code, one.json()["code"]) == (403, "permission_denied")
     assert Ticket.objects.count() == 1
