@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -54,14 +53,14 @@ from support.models import (
     parse_reference,
 )
 
-S = Ticket.Status
+Status = Ticket.Status
 STATUS_COLOURS = {
-    S.NEW: PRIMARY,
-    S.OPEN: INFO,
-    S.PENDING: WARNING,
-    S.ON_HOLD: WARNING,
-    S.RESOLVED: SUCCESS,
-    S.CLOSED: "",
+    Status.NEW: PRIMARY,
+    Status.OPEN: INFO,
+    Status.PENDING: WARNING,
+    Status.ON_HOLD: WARNING,
+    Status.RESOLVED: SUCCESS,
+    Status.CLOSED: "",
 }
 HELD_COLOURS = {
     HeldEmail.Status.HELD: WARNING,
@@ -219,11 +218,11 @@ class TicketChangeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        current = self.instance.status if self.instance.pk else S.NEW
-        allowed = sorted(services.TRANSITIONS[current], key=S.values.index)
+        current = self.instance.status if self.instance.pk else Status.NEW
+        allowed = sorted(Ticket.STATUS_MACHINE.table[current], key=Status.values.index)
         self.fields["transition"].choices = [
-            ("", "— keep " + S(current).label.lower() + " —"),
-            *[(s, S(s).label) for s in allowed],
+            ("", "— keep " + Status(current).label.lower() + " —"),
+            *[(s, Status(s).label) for s in allowed],
         ]
 
     def clean_tags(self):
@@ -374,7 +373,7 @@ class TicketAdmin(HistoryAdmin):
             return "—"
         label = "first response" if obj.first_response_at is None else "resolution"
         stamp = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
-        if obj.status == S.PENDING and not obj.is_breached():
+        if obj.status == Status.PENDING and not obj.is_breached():
             return format_html(
                 '<span class="support-sla-paused" title="{} due">{} (paused)</span>', label, stamp
             )
@@ -499,52 +498,27 @@ class TicketAdmin(HistoryAdmin):
             obj.pk = ticket.pk
             obj.__dict__.update({k: v for k, v in ticket.__dict__.items() if not k.startswith("_")})
             return
-        try:
-            with transaction.atomic():
-                self._apply_changes(request, obj, form)
-        except DomainError as exc:
-            request._support_error = exc.detail
-            messages.error(request, f"Nothing was saved: {exc.detail}")
-
-    def _apply_changes(self, request, obj, form):
-        data = form.cleaned_data
-        ticket = Ticket.objects.get(pk=obj.pk)
+        # A domain error propagates to changeform_view, which rolls the whole save back.
         changed = set(form.changed_data)
-        if changed & {"subject", "priority", "tags"}:
-            services.update_ticket_details(
-                ticket=ticket,
-                actor=request.user,
-                subject=data["subject"] if "subject" in changed else None,
-                priority=data["priority"] if "priority" in changed else None,
-                tags=data["tags"].split(",") if "tags" in changed else None,
-            )
-        if "assignee" in changed:
-            services.assign_ticket(ticket=ticket, assignee=data["assignee"], actor=request.user)
-        if data.get("internal_note"):
-            services.add_message(
-                ticket=ticket,
-                body=data["internal_note"],
-                author=request.user,
-                author_kind=TicketMessage.Author.AGENT,
-                internal=True,
-            )
-        if data.get("reply"):
-            services.add_message(
-                ticket=ticket,
-                body=data["reply"],
-                author=request.user,
-                author_kind=TicketMessage.Author.AGENT,
-                internal=False,
-            )
-        if data.get("transition"):
-            current = Ticket.objects.only("status").get(pk=obj.pk).status
-            if current != data["transition"]:
-                services.update_ticket_status(
-                    ticket=ticket,
-                    status=data["transition"],
-                    notes=data.get("transition_notes") or "",
-                    actor=request.user,
-                )
+        details = ("subject", "priority", "tags", "assignee")
+        changes = {name: data[name] for name in details if name in changed}
+        for field, name in (
+            ("internal_note", "internal_note"),
+            ("reply", "reply"),
+            ("transition", "status"),
+            ("transition_notes", "status_notes"),
+        ):
+            if data.get(field):
+                changes[name] = data[field]
+        services.update_ticket(ticket=obj, changes=changes, actor=request.user)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            # Raised by the save service inside the admin's transaction, which rolled back.
+            self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
 
     def save_related(self, request, form, formsets, change):
         # The inlines are read-only; nothing of the ticket itself is saved by the form.
@@ -552,8 +526,6 @@ class TicketAdmin(HistoryAdmin):
             super().save_related(request, form, formsets, change)
 
     def response_change(self, request, obj):
-        if getattr(request, "_support_error", None):
-            return HttpResponseRedirect(request.path)
         if "_continue" not in request.POST and "_save" in request.POST:
             # Agents usually stay on the ticket after replying.
             messages.success(request, f"{obj.reference} updated.")
@@ -562,11 +534,7 @@ class TicketAdmin(HistoryAdmin):
 
     def construct_change_message(self, request, form, formsets, add=False):
         # The read-only inlines are never saved, so only the form's fields are described.
-        return (
-            []
-            if getattr(request, "_support_error", None)
-            else super().construct_change_message(request, form, [], add)
-        )
+        return super().construct_change_message(request, form, [], add)
 
     # -- actions --
 
@@ -607,23 +575,23 @@ class TicketAdmin(HistoryAdmin):
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request, queryset):
-        self._transition_action(request, queryset, S.RESOLVED, "Resolved")
+        self._transition_action(request, queryset, Status.RESOLVED, "Resolved")
 
     @admin.action(description="Close", permissions=["change"])
     def close(self, request, queryset):
-        self._transition_action(request, queryset, S.CLOSED, "Closed")
+        self._transition_action(request, queryset, Status.CLOSED, "Closed")
 
     @admin.action(description="Reopen (resolved → open)", permissions=["change"])
     def reopen(self, request, queryset):
-        self._transition_action(request, queryset, S.OPEN, "Reopened")
+        self._transition_action(request, queryset, Status.OPEN, "Reopened")
 
     @admin.action(description="Mark pending (waiting on customer)", permissions=["change"])
     def mark_pending(self, request, queryset):
-        self._transition_action(request, queryset, S.PENDING, "Marked pending")
+        self._transition_action(request, queryset, Status.PENDING, "Marked pending")
 
     @admin.action(description="Put on hold", permissions=["change"])
     def put_on_hold(self, request, queryset):
-        self._transition_action(request, queryset, S.ON_HOLD, "Put on hold")
+        self._transition_action(request, queryset, Status.ON_HOLD, "Put on hold")
 
     @admin.action(description="Escalate…", permissions=["change"])
     def escalate(self, request, queryset):
@@ -734,7 +702,7 @@ class TicketAdmin(HistoryAdmin):
             message="The requester is told the ticket is resolved and may reopen it by replying.",
             label="Resolve",
             run=lambda t: services.update_ticket_status(
-                ticket=t, status=S.RESOLVED, actor=request.user
+                ticket=t, status=Status.RESOLVED, actor=request.user
             ),
             done="Resolved.",
         )
@@ -765,10 +733,10 @@ class TicketAdmin(HistoryAdmin):
         window = (None, None)
         if form.is_bound and form.is_valid():
             window = form.cleaned_data["window"]
-        metrics = selectors.support_metrics(
+        metrics = selectors.support_metrics_get(
             user=request.user, date_from=window[0], date_to=window[1]
         )
-        statuses = [(s, S(s).label) for s in Ticket.ACTIVE_STATUSES]
+        statuses = [(s, Status(s).label) for s in Ticket.ACTIVE_STATUSES]
         context = {
             **self.admin_site.each_context(request),
             "title": "Support dashboard",

@@ -109,7 +109,7 @@ class TicketDetailOut(TicketOut):
 
     @staticmethod
     def resolve_messages(obj, context):
-        return list(selectors.ticket_messages(user=context["request"].user, ticket=obj))
+        return list(selectors.ticket_message_list(user=context["request"].user, ticket=obj))
 
 
 class TicketFilters(Schema):
@@ -457,7 +457,7 @@ def chat_message(request, payload: ChatIn):
 )
 def metrics(request, filters: Query[MetricsFilters]):
     _staff_only(request, "support.view_ticket")
-    m = selectors.support_metrics(
+    m = selectors.support_metrics_get(
         user=request.user, date_from=filters.date_from, date_to=filters.date_to
     )
     return {

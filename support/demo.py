@@ -15,7 +15,7 @@ from support.models import (
 )
 from support.services import DEFAULT_TARGET_MINUTES, initial_level
 
-S = Ticket.Status
+Status = Ticket.Status
 ACCOUNT_SHARE = 0.35
 CHANNELS = {
     Channel.EMAIL: 38,
@@ -25,7 +25,14 @@ CHANNELS = {
     Channel.API: 8,
 }
 PRIORITIES = {Priority.LOW: 20, Priority.NORMAL: 50, Priority.HIGH: 22, Priority.URGENT: 8}
-STATUSES = {S.NEW: 9, S.OPEN: 16, S.PENDING: 9, S.ON_HOLD: 4, S.RESOLVED: 27, S.CLOSED: 35}
+STATUSES = {
+    Status.NEW: 9,
+    Status.OPEN: 16,
+    Status.PENDING: 9,
+    Status.ON_HOLD: 4,
+    Status.RESOLVED: 27,
+    Status.CLOSED: 35,
+}
 PROBLEMS = [
     (
         "Campaign not tracking correctly",
@@ -121,7 +128,7 @@ def seed_demo(ctx) -> None:
     for ticket, plan in zip(tickets, plans, strict=True):
         messages.extend(_thread(rng, ticket, plan))
         escalations.extend(_escalations(rng, ticket, plan))
-        if ticket.status in (S.RESOLVED, S.CLOSED) and rng.random() < 0.45:
+        if ticket.status in (Status.RESOLVED, Status.CLOSED) and rng.random() < 0.45:
             ratings.append(
                 CSATRating(
                     ticket=ticket,
@@ -152,9 +159,9 @@ def _ticket(rng, now, acc, targets, agents, unknown, n, forced):
         priority = list(PRIORITIES)[forced % len(PRIORITIES)]
         bonus = forced % 3
     first, resolution = targets[priority]
-    if status == S.NEW:
+    if status == Status.NEW:
         age = dt.timedelta(minutes=rng.randint(5, 16 * 60))
-    elif status in (S.OPEN, S.PENDING, S.ON_HOLD):
+    elif status in (Status.OPEN, Status.PENDING, Status.ON_HOLD):
         age = dt.timedelta(minutes=rng.randint(60, 6 * 24 * 60))
     else:
         age = dt.timedelta(minutes=rng.randint(2 * 24 * 60, 90 * 24 * 60))
@@ -178,21 +185,21 @@ def _ticket(rng, now, acc, targets, agents, unknown, n, forced):
         resolution_due_at=created + resolution,
         chat_session_id=f"demo-{n}-{rng.randrange(10**9)}" if channel == Channel.CHAT else "",
     )
-    if status != S.NEW:
+    if status != Status.NEW:
         # Most first replies land within the target; a share are late (breached).
         answered = created + first * rng.uniform(0.1, 1.5)
         ticket.first_response_at = min(answered, now - dt.timedelta(minutes=1))
         ticket.updated_at = ticket.first_response_at
         if agents and rng.random() < 0.8:
             ticket.assignee = agents[min(level, len(agents)) - 1]
-    if status in (S.RESOLVED, S.CLOSED):
+    if status in (Status.RESOLVED, Status.CLOSED):
         resolved = ticket.first_response_at + resolution * rng.uniform(0.05, 1.3)
         ticket.resolved_at = min(resolved, now - dt.timedelta(minutes=1))
         ticket.updated_at = ticket.resolved_at
-        if status == S.CLOSED:
+        if status == Status.CLOSED:
             ticket.closed_at = min(ticket.resolved_at + dt.timedelta(days=3), now)
             ticket.updated_at = ticket.closed_at
-    if status == S.PENDING:
+    if status == Status.PENDING:
         ticket.sla_paused_at = max(ticket.first_response_at, now - dt.timedelta(hours=20))
     return ticket, {"problem": problem, "base_level": base}
 

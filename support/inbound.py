@@ -14,6 +14,7 @@ from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
 from opsplatform.errors import InvalidInput
+from opsplatform.validation import strip_nul
 
 # Mail providers accept messages of 25-35 MB with attachments (base64 adds a third): a
 # customer's message with a large screenshot must still open a ticket, not bounce.
@@ -76,7 +77,7 @@ def _header(msg: EmailMessage, name: str) -> str:
     except Exception:  # a hostile or broken header: fall back to its raw text
         raw = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
         value = raw[0] if raw else ""
-    return str(value or "").replace("\x00", "").strip()
+    return strip_nul(str(value or "")).strip()
 
 
 def _message_ids(value: str) -> list[str]:
@@ -117,7 +118,7 @@ def _body(msg: EmailMessage) -> str:
         name = attachment.get_filename() or attachment.get_content_type()
         size = len(attachment.get_payload(decode=True) or b"")
         attachments.append(f"[attachment: {name} ({size:,} bytes) not stored]")
-    text = text.replace("\x00", "").replace("\r\n", "\n").strip()
+    text = strip_nul(text).replace("\r\n", "\n").strip()
     if attachments:
         text = (text + "\n\n" + "\n".join(attachments)).strip()
     if len(text) > MAX_BODY_CHARS:
@@ -180,7 +181,7 @@ def _parsed(msg: EmailMessage, *, authserv_id: str) -> ParsedEmail:
     return ParsedEmail(
         message_id=message_ids[0] if message_ids else "",
         from_email=address,
-        from_name=name.replace("\x00", "").strip()[:200],
+        from_name=strip_nul(name).strip()[:200],
         subject=subject,
         body=_body(msg),
         in_reply_to=_message_ids(_header(msg, "In-Reply-To")),

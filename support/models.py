@@ -11,6 +11,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from opsplatform.models import Account
+from opsplatform.transitions import StatusMachine
 
 REFERENCE_PREFIX = "SUP-"
 REFERENCE_RE = re.compile(r"\bSUP-?(\d{1,12})\b", re.IGNORECASE)
@@ -93,6 +94,20 @@ class Ticket(models.Model):
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
     # Statuses whose SLA clocks run (pending pauses them).
     CLOCK_STATUSES = (Status.NEW, Status.OPEN, Status.ON_HOLD)
+    # Current status -> statuses it may move to; every move goes through
+    # opsplatform.transitions.transition (support.services.tickets adds the SLA clocks).
+    STATUS_MACHINE = StatusMachine(
+        noun="ticket",
+        table={
+            "new": {"open", "pending", "on_hold", "resolved", "closed"},
+            "open": {"pending", "on_hold", "resolved", "closed"},
+            "pending": {"open", "on_hold", "resolved", "closed"},
+            "on_hold": {"open", "pending", "resolved", "closed"},
+            "resolved": {"open", "closed"},
+            "closed": set(),
+        },
+        stamps={"resolved": "resolved_at", "closed": "closed_at"},
+    )
 
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"

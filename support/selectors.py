@@ -10,7 +10,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from opsplatform.errors import InvalidInput, NotFound
-from opsplatform.tenancy import is_staff, require_perm, scope_account_id
+from opsplatform.tenancy import is_staff, require_perm, scope_account_id, visible_to
 from support.models import (
     Channel,
     CSATRating,
@@ -89,49 +89,30 @@ def search_q(text: str) -> Q:
     return condition
 
 
-def ticket_get(*, user, reference: str, for_update: bool = False) -> Ticket:
-    """A ticket the user may see, by reference (`SUP-000123`); another tenant's ticket is
-    simply not found."""
+def ticket_get(*, user, reference: str) -> Ticket:
+    """A ticket the user may see, by reference (`SUP-000123`), for the API and the customer
+    pages alike; another tenant's ticket is simply not found. Staff without the permission
+    get 403, as on the list."""
     ticket_id = parse_reference(reference)
     if ticket_id is None or not reference.strip().upper().startswith("SUP"):
         raise NotFound("Ticket not found.")
-    qs = ticket_list(user=user).select_related("account__user", "merged_into")
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
+    if is_staff(user):
+        require_perm(user, "support.view_ticket")
+    qs = visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
     try:
-        return qs.get(pk=ticket_id)
+        return qs.select_related("account__user", "assignee", "merged_into", "csat").get(
+            pk=ticket_id
+        )
     except Ticket.DoesNotExist:
         raise NotFound("Ticket not found.") from None
 
 
-def ticket_messages(*, user, ticket: Ticket) -> QuerySet[TicketMessage]:
+def ticket_message_list(*, user, ticket: Ticket) -> QuerySet[TicketMessage]:
     """The thread as the user may read it: customers never get internal notes."""
     qs = ticket.messages.select_related("author").order_by("created_at", "id")
     if not can_see_internal(user):
         qs = qs.filter(internal=False)
     return qs
-
-
-def customer_ticket_list(*, account) -> QuerySet[Ticket]:
-    return Ticket.objects.filter(account=account).order_by("-created_at", "-id")
-
-
-def customer_ticket_get(*, account, reference: str) -> Ticket:
-    ticket_id = parse_reference(reference)
-    if ticket_id is None:
-        raise NotFound("Ticket not found.")
-    ticket = (
-        Ticket.objects.filter(account=account, pk=ticket_id)
-        .select_related("csat", "merged_into")
-        .first()
-    )
-    if ticket is None:
-        raise NotFound("Ticket not found.")
-    return ticket
-
-
-def public_messages(*, ticket: Ticket) -> QuerySet[TicketMessage]:
-    return ticket.messages.filter(internal=False).order_by("created_at", "id")
 
 
 # --- dashboard metrics ------------------------------------------------------------------------
@@ -253,7 +234,7 @@ def _interpolate(values: dict[int, float], n: int, p: float) -> float:
     return round(low + (high - low) * (position - lo), 1)
 
 
-def support_metrics(
+def support_metrics_get(
     *, user, date_from: dt.date | None = None, date_to: dt.date | None = None
 ) -> SupportMetrics:
     """The support dashboard: open tickets by status and level, SLA attainment, breached

@@ -2,14 +2,13 @@
 reply form, close/reopen, and the satisfaction rating after resolution."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from opsplatform.errors import DomainError, NotFound
-from opsplatform.tenancy import account_of
+from opsplatform.pages import customer_page
 from support import selectors, services
 from support.forms import RatingForm, ReplyForm, TicketForm
 from support.models import Channel, Ticket, TicketMessage
@@ -17,28 +16,17 @@ from support.models import Channel, Ticket, TicketMessage
 PAGE_SIZE = 25
 
 
-def _account_or_none(request):
-    return account_of(request.user)
-
-
-def _no_account(request):
-    return render(request, "account/no_account.html", status=403)
-
-
-def _ticket(account, reference) -> Ticket:
+def _ticket(request, reference) -> Ticket:
     try:
-        return selectors.customer_ticket_get(account=account, reference=reference)
+        return selectors.ticket_get(user=request.user, reference=reference)
     except NotFound:
         raise Http404("Ticket not found") from None
 
 
-@login_required
-def ticket_list(request):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
+@customer_page
+def ticket_list(request, account):
     show = request.GET.get("show", "active")
-    qs = selectors.customer_ticket_list(account=account)
+    qs = selectors.ticket_list(user=request.user, account_id=account.id)
     if show == "active":
         qs = qs.exclude(status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED])
     elif show == "done":
@@ -49,11 +37,8 @@ def ticket_list(request):
     return render(request, "support/ticket_list.html", {"page": page, "show": show})
 
 
-@login_required
-def ticket_create(request):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
+@customer_page
+def ticket_create(request, account):
     form = TicketForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,10 +62,10 @@ def ticket_create(request):
     return render(request, "support/ticket_form.html", {"form": form}, status=status)
 
 
-def _detail_context(ticket, **forms):
+def _detail_context(request, ticket, **forms):
     context = {
         "ticket": ticket,
-        "thread": selectors.public_messages(ticket=ticket),
+        "thread": selectors.ticket_message_list(user=request.user, ticket=ticket),
         "reply_form": ReplyForm(),
         "rating_form": RatingForm(),
         "can_reply": ticket.status != Ticket.Status.CLOSED,
@@ -94,22 +79,16 @@ def _detail_context(ticket, **forms):
     return context
 
 
-@login_required
-def ticket_detail(request, reference):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
-    ticket = _ticket(account, reference)
-    return render(request, "support/ticket_detail.html", _detail_context(ticket))
+@customer_page
+def ticket_detail(request, account, reference):
+    ticket = _ticket(request, reference)
+    return render(request, "support/ticket_detail.html", _detail_context(request, ticket))
 
 
-@login_required
+@customer_page
 @require_POST
-def ticket_reply(request, reference):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
-    ticket = _ticket(account, reference)
+def ticket_reply(request, account, reference):
+    ticket = _ticket(request, reference)
     form = ReplyForm(request.POST)
     if form.is_valid():
         try:
@@ -126,17 +105,17 @@ def ticket_reply(request, reference):
             messages.success(request, "Reply sent.")
             return redirect("support:ticket_detail", reference=ticket.reference)
     return render(
-        request, "support/ticket_detail.html", _detail_context(ticket, reply_form=form), status=400
+        request,
+        "support/ticket_detail.html",
+        _detail_context(request, ticket, reply_form=form),
+        status=400,
     )
 
 
-@login_required
+@customer_page
 @require_POST
-def ticket_status(request, reference):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
-    ticket = _ticket(account, reference)
+def ticket_status(request, account, reference):
+    ticket = _ticket(request, reference)
     wanted = {"close": Ticket.Status.CLOSED, "reopen": Ticket.Status.OPEN}.get(
         request.POST.get("action", "")
     )
@@ -156,13 +135,10 @@ def ticket_status(request, reference):
     return redirect("support:ticket_detail", reference=ticket.reference)
 
 
-@login_required
+@customer_page
 @require_POST
-def ticket_rate(request, reference):
-    account = _account_or_none(request)
-    if account is None:
-        return _no_account(request)
-    ticket = _ticket(account, reference)
+def ticket_rate(request, account, reference):
+    ticket = _ticket(request, reference)
     form = RatingForm(request.POST)
     if form.is_valid():
         try:
@@ -177,5 +153,8 @@ def ticket_rate(request, reference):
             messages.success(request, "Thank you for your rating.")
         return redirect("support:ticket_detail", reference=ticket.reference)
     return render(
-        request, "support/ticket_detail.html", _detail_context(ticket, rating_form=form), status=400
+        request,
+        "support/ticket_detail.html",
+        _detail_context(request, ticket, rating_form=form),
+        status=400,
     )

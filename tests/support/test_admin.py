@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,7 +18,7 @@ from tests.factories import AccountFactory
 from tests.support.factories import make_agent, make_ticket, reply
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
+Status = Ticket.Status
 CHANGELIST = "admin:support_ticket_changelist"
 
 
@@ -60,6 +61,20 @@ def change_data(client, ticket, **fields):
                 f"{prefix}-MAX_NUM_FORMS": "1000",
             }
         )
+    data.update(fields)
+    return data
+
+
+def add_data(**fields):
+    """What the add form posts: a phoned-in request plus empty inline management forms."""
+    data = {
+        "requester_email": "caller@example.com",
+        "channel": "email",
+        "tags": "",
+        "description": "Caller cannot log in",
+    }
+    for prefix in ("messages", "escalations", "csat"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     data.update(fields)
     return data
 
@@ -158,20 +173,20 @@ def test_assign_to_me_resolve_and_close_actions(desk, agent):
     one.refresh_from_db()
     two.refresh_from_db()
     assert one.assignee == agent == two.assignee
-    assert one.status == two.status == S.CLOSED
+    assert one.status == two.status == Status.CLOSED
     assert one.resolved_at is not None and two.resolved_at is None
     assert one.history.filter(history_user=agent).count() == 3
 
 
 def test_forbidden_transition_action_is_skipped_with_a_message(desk):
     ticket = make_ticket()
-    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+    services.update_ticket_status(ticket=ticket, status=Status.CLOSED)
     response = _action(desk, "resolve", [ticket])
     assert response.status_code == 302
     ticket.refresh_from_db()
-    assert ticket.status == S.CLOSED
+    assert ticket.status == Status.CLOSED
     page = desk.get(reverse(CHANGELIST)).content.decode()
-    assert "Skipped" in page and "cannot move from closed to resolved" in page
+    assert "Skipped" in page and "A closed ticket cannot become resolved" in page
 
 
 def test_escalate_action_asks_for_level_and_reason(desk, agent, django_capture_on_commit_callbacks):
@@ -212,14 +227,14 @@ def test_change_form_reply_note_and_transition(desk, agent, django_capture_on_co
                 ticket,
                 reply="Fixed, please retry.",
                 internal_note="Was a CDN issue",
-                transition=S.PENDING,
+                transition=Status.PENDING,
                 transition_notes="waiting for confirmation",
             ),
         )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     ticket.refresh_from_db()
-    assert ticket.status == S.PENDING
+    assert ticket.status == Status.PENDING
     assert ticket.first_response_at is not None
     bodies = list(ticket.messages.values_list("body", "internal"))
     assert ("Fixed, please retry.", False) in bodies
@@ -247,28 +262,30 @@ def test_change_form_edits_priority_and_assignee_through_services(desk, agent):
 
 def test_status_is_read_only_on_the_form(desk):
     ticket = make_ticket()
-    desk.post(change_url(ticket), change_data(desk, ticket, status=S.CLOSED, escalation_level="4"))
+    desk.post(
+        change_url(ticket), change_data(desk, ticket, status=Status.CLOSED, escalation_level="4")
+    )
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW and ticket.escalation_level == 1
+    assert ticket.status == Status.NEW and ticket.escalation_level == 1
 
 
 def test_a_move_the_table_forbids_is_a_form_error(desk):
     ticket = make_ticket()
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED)
     response = desk.post(
         change_url(ticket),
-        change_data(desk, ticket, reply="Reply that must not be stored", transition=S.PENDING),
+        change_data(desk, ticket, reply="Reply that must not be stored", transition=Status.PENDING),
     )
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     ticket.refresh_from_db()
-    assert ticket.status == S.RESOLVED
+    assert ticket.status == Status.RESOLVED
     assert not ticket.messages.filter(author_kind=TicketMessage.Author.AGENT).exists()
 
 
 def test_a_service_refusal_saves_nothing_of_the_form(desk):
     ticket = make_ticket()
-    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+    services.update_ticket_status(ticket=ticket, status=Status.CLOSED)
     response = desk.post(
         change_url(ticket),
         change_data(
@@ -284,26 +301,28 @@ def test_a_service_refusal_saves_nothing_of_the_form(desk):
     assert ticket.subject != "New subject"
     assert not ticket.messages.filter(author_kind=TicketMessage.Author.AGENT).exists()
     page = desk.get(change_url(ticket)).content.decode()
-    assert "Nothing was saved" in page and "closed" in page
+    assert "Nothing was saved: This ticket is closed; open a new ticket instead." in page
+    assert not LogEntry.objects.filter(object_id=str(ticket.pk)).exists()
+
+
+def test_add_form_refused_by_the_service_says_why_and_opens_nothing(desk):
+    # 21 tags pass the form's pattern but not the service's limit of 20.
+    tags = ",".join(f"tag{n}" for n in range(21))
+    response = desk.post(
+        reverse("admin:support_ticket_add"),
+        add_data(subject="Too many tags", priority="normal", tags=tags),
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:support_ticket_add")
+    assert not Ticket.objects.filter(subject="Too many tags").exists()
+    page = desk.get(reverse("admin:support_ticket_add")).content.decode()
+    assert "Nothing was saved: At most 20 tags." in page
 
 
 def test_add_form_opens_a_ticket_through_the_service(desk, agent):
     response = desk.post(
-        reverse("admin:support_ticket_add"),
-        {
-            "requester_email": "caller@example.com",
-            "channel": "email",
-            "subject": "Phoned in",
-            "priority": "high",
-            "tags": "",
-            "description": "Caller cannot log in",
-            "messages-TOTAL_FORMS": "0",
-            "messages-INITIAL_FORMS": "0",
-            "escalations-TOTAL_FORMS": "0",
-            "escalations-INITIAL_FORMS": "0",
-            "csat-TOTAL_FORMS": "0",
-            "csat-INITIAL_FORMS": "0",
-        },
+        reverse("admin:support_ticket_add"), add_data(subject="Phoned in", priority="high")
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     ticket = Ticket.objects.get()
@@ -365,13 +384,13 @@ def test_merge_asks_first_and_merges_only_on_confirm(desk, agent):
     assert f"Merge 1 ticket(s) into {oldest.reference}?" in html
     assert f"{duplicate.reference}: Duplicate" in html and 'name="confirm"' in html
     duplicate.refresh_from_db()
-    assert duplicate.merged_into is None and duplicate.status == S.NEW
+    assert duplicate.merged_into is None and duplicate.status == Status.NEW
 
     done = _action(desk, "merge_duplicates", [oldest, duplicate], confirm="yes")
 
     assert done.status_code == 302
     duplicate.refresh_from_db()
-    assert duplicate.merged_into == oldest and duplicate.status == S.CLOSED
+    assert duplicate.merged_into == oldest and duplicate.status == Status.CLOSED
     assert duplicate.history.first().history_user == agent
 
 
@@ -386,7 +405,7 @@ def test_ticket_page_buttons_ask_then_act_through_the_services(desk, agent):
     assert asked.status_code == 200
     assert f"Resolve {ticket.reference}?" in asked.content.decode()
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW  # a GET never changes anything
+    assert ticket.status == Status.NEW  # a GET never changes anything
 
     assigned = desk.post(button_url(ticket, "assign_this_to_me"), {"confirm": "yes"})
     resolved = desk.post(button_url(ticket, "resolve_this"), {"confirm": "yes"})
@@ -394,20 +413,20 @@ def test_ticket_page_buttons_ask_then_act_through_the_services(desk, agent):
     assert assigned.status_code == resolved.status_code == 302
     assert resolved["Location"] == change_url(ticket)
     ticket.refresh_from_db()
-    assert ticket.assignee == agent and ticket.status == S.RESOLVED
+    assert ticket.assignee == agent and ticket.status == Status.RESOLVED
     assert ticket.history.filter(history_user=agent).count() == 2
 
 
 def test_a_refused_button_says_why_and_changes_nothing(desk):
     ticket = make_ticket()
-    services.update_ticket_status(ticket=ticket, status=S.CLOSED)
+    services.update_ticket_status(ticket=ticket, status=Status.CLOSED)
 
     desk.post(button_url(ticket, "resolve_this"), {"confirm": "yes"})
 
     ticket.refresh_from_db()
-    assert ticket.status == S.CLOSED
+    assert ticket.status == Status.CLOSED
     page = desk.get(change_url(ticket)).content.decode()
-    assert "cannot move from closed to resolved" in page
+    assert "A closed ticket cannot become resolved" in page
 
 
 def test_escalate_button_opens_the_escalate_form_for_this_ticket(desk, agent):
@@ -433,7 +452,7 @@ def test_staff_outside_support_cannot_use_the_buttons(client):
 
     assert response.status_code == 403
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW
+    assert ticket.status == Status.NEW
 
 
 def test_ticket_page_has_tabs_and_a_coloured_status(desk):
@@ -451,7 +470,7 @@ def test_ticket_page_has_tabs_and_a_coloured_status(desk):
 
 def test_queue_shows_status_badges(desk):
     resolved = make_ticket(subject="Done one")
-    services.update_ticket_status(ticket=resolved, status=S.RESOLVED)
+    services.update_ticket_status(ticket=resolved, status=Status.RESOLVED)
 
     page = desk.get(reverse(CHANGELIST)).content.decode()
 

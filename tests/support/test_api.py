@@ -10,7 +10,7 @@ from tests.factories import token_for
 from tests.support.factories import make_ticket, reply
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
+Status = Ticket.Status
 
 
 def test_customer_opens_an_in_app_ticket(api, account):
@@ -241,7 +241,7 @@ def test_status_endpoint_answers_409_for_a_forbidden_move(agent_api):
     assert bad.status_code == 409
     assert bad.json()["code"] == "invalid_transition"
     ticket.refresh_from_db()
-    assert ticket.status == S.RESOLVED
+    assert ticket.status == Status.RESOLVED
     assert "Fixed attribution tracking bug" in ticket.messages.get(internal=True).body
 
 
@@ -251,7 +251,7 @@ def test_customer_closes_and_reopens_their_own(api, account, agent):
         api.post(f"support/tickets/{ticket.reference}/status", {"status": "resolved"}).status_code
         == 409
     )
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=agent)
     assert (
         api.post(f"support/tickets/{ticket.reference}/status", {"status": "open"}).json()["status"]
         == "open"
@@ -294,7 +294,7 @@ def test_csat_endpoint(api, account, agent):
     ticket = make_ticket(account=account)
     early = api.post(f"support/tickets/{ticket.reference}/csat", {"rating": 5})
     assert early.status_code == 409
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=agent)
     assert api.post(f"support/tickets/{ticket.reference}/csat", {"rating": 9}).status_code == 422
     done = api.post(f"support/tickets/{ticket.reference}/csat", {"rating": 5, "comment": "great"})
     assert done.status_code == 201
@@ -347,7 +347,7 @@ def test_another_tenants_ticket_answers_404(other_api, account, method, suffix, 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW and ticket.messages.count() == 1
+    assert ticket.status == Status.NEW and ticket.messages.count() == 1
 
 
 @pytest.mark.parametrize("reference", ["SUP-999999", "nonsense", "SUP-0", "SUP-" + "9" * 30])
@@ -372,4 +372,6 @@ def test_staff_without_support_permission_is_403(ops_user):
     assert response.status_code == 403
     nobody = ApiClient(token_for(staff_in()))
     assert nobody.get("support/tickets").status_code == 403
+    one = nobody.get(f"support/tickets/{Ticket.objects.get().reference}")
+    assert (one.status_code, one.json()["code"]) == (403, "permission_denied")
     assert Ticket.objects.count() == 1

@@ -13,7 +13,7 @@ from support.models import CSATRating, Ticket
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
+Status = Ticket.Status
 NOW = dt.datetime(2025, 3, 31, 12, 0, tzinfo=dt.UTC)
 MIN = dt.timedelta(minutes=1)
 
@@ -37,7 +37,7 @@ def fixture(clock):
         priority,
         first=None,
         resolved=None,
-        status=S.OPEN,
+        status=Status.OPEN,
         level=1,
         created=base,
         paused=None,
@@ -61,20 +61,27 @@ def fixture(clock):
             )
         )
 
-    add("email", "normal", 10, 120, status=S.RESOLVED)
-    add("email", "normal", 20, 240, status=S.CLOSED)
+    add("email", "normal", 10, 120, status=Status.RESOLVED)
+    add("email", "normal", 20, 240, status=Status.CLOSED)
     add("email", "normal", 30)
     add("email", "normal", 40)
     add("email", "normal", 100)
-    add("web", "high", 60, status=S.ON_HOLD, level=3)
+    add("web", "high", 60, status=Status.ON_HOLD, level=3)
     add("web", "high", 120)
     add("web", "urgent", None, level=2)  # unanswered, due long ago: breached
-    add("chat", "low", None, status=S.PENDING, created=NOW - 10 * MIN, paused=NOW - 5 * MIN)
-    add("email", "normal", 5, 5, status=S.CLOSED, created=dt.datetime(2025, 1, 5, tzinfo=dt.UTC))
-    Ticket.objects.bulk_create(rows)
-    resolved = Ticket.objects.filter(status__in=[S.RESOLVED, S.CLOSED], created_at=base).order_by(
-        "id"
+    add("chat", "low", None, status=Status.PENDING, created=NOW - 10 * MIN, paused=NOW - 5 * MIN)
+    add(
+        "email",
+        "normal",
+        5,
+        5,
+        status=Status.CLOSED,
+        created=dt.datetime(2025, 1, 5, tzinfo=dt.UTC),
     )
+    Ticket.objects.bulk_create(rows)
+    resolved = Ticket.objects.filter(
+        status__in=[Status.RESOLVED, Status.CLOSED], created_at=base
+    ).order_by("id")
     CSATRating.objects.bulk_create(
         [CSATRating(ticket=resolved[0], rating=5), CSATRating(ticket=resolved[1], rating=2)]
     )
@@ -82,7 +89,7 @@ def fixture(clock):
 
 
 def metrics(user):
-    return selectors.support_metrics(
+    return selectors.support_metrics_get(
         user=user, date_from=dt.date(2025, 3, 1), date_to=dt.date(2025, 3, 31)
     )
 
@@ -112,9 +119,9 @@ def test_open_counts_attainment_breached_and_csat(fixture, agent):
 
     assert m.created == 9
     assert m.open_total == 7  # 3 email open, web on_hold, web open, web urgent, chat pending
-    assert m.open_by_status[S.OPEN] == {1: 4, 2: 1, 3: 0, 4: 0, "total": 5}
-    assert m.open_by_status[S.ON_HOLD][3] == 1
-    assert m.open_by_status[S.PENDING]["total"] == 1
+    assert m.open_by_status[Status.OPEN] == {1: 4, 2: 1, 3: 0, 4: 0, "total": 5}
+    assert m.open_by_status[Status.ON_HOLD][3] == 1
+    assert m.open_by_status[Status.PENDING]["total"] == 1
     assert m.open_by_level == {1: 5, 2: 1, 3: 1, 4: 0}
     # First response due after 30 min: 10, 20, 30 met; 40, 100, 60, 120 late; the
     # unanswered urgent one is breached; the pending one paused before its due time.
@@ -128,7 +135,7 @@ def test_open_counts_attainment_breached_and_csat(fixture, agent):
 
 
 def test_window_excludes_other_tickets(fixture, agent):
-    m = selectors.support_metrics(
+    m = selectors.support_metrics_get(
         user=agent, date_from=dt.date(2025, 1, 1), date_to=dt.date(2025, 1, 31)
     )
     assert m.created == 1
@@ -191,7 +198,7 @@ def test_dashboard_costs_the_same_queries_at_ten_and_sixty_tickets(fixture, agen
                 channel="web",
                 subject=f"More {n}",
                 priority="normal",
-                status=S.OPEN,
+                status=Status.OPEN,
                 created_at=NOW - n * MIN,
                 updated_at=NOW - n * MIN,
                 first_response_due_at=NOW - n * MIN + 30 * MIN,

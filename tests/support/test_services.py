@@ -13,28 +13,45 @@ from tests.factories import AccountFactory
 from tests.support.factories import make_agent, make_ticket, reply
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
-ALL_PAIRS = list(itertools.product(S.values, S.values))
+Status = Ticket.Status
+ALL_PAIRS = list(itertools.product(Status.values, Status.values))
+# The ticket status machine, spelled out (not read from Ticket.STATUS_MACHINE).
 ALLOWED = {
-    (S.NEW, S.OPEN),
-    (S.NEW, S.PENDING),
-    (S.NEW, S.ON_HOLD),
-    (S.NEW, S.RESOLVED),
-    (S.NEW, S.CLOSED),
-    (S.OPEN, S.PENDING),
-    (S.OPEN, S.ON_HOLD),
-    (S.OPEN, S.RESOLVED),
-    (S.OPEN, S.CLOSED),
-    (S.PENDING, S.OPEN),
-    (S.PENDING, S.ON_HOLD),
-    (S.PENDING, S.RESOLVED),
-    (S.PENDING, S.CLOSED),
-    (S.ON_HOLD, S.OPEN),
-    (S.ON_HOLD, S.PENDING),
-    (S.ON_HOLD, S.RESOLVED),
-    (S.ON_HOLD, S.CLOSED),
-    (S.RESOLVED, S.OPEN),
-    (S.RESOLVED, S.CLOSED),
+    ("new", "open"),
+    ("new", "pending"),
+    ("new", "on_hold"),
+    ("new", "resolved"),
+    ("new", "closed"),
+    ("open", "pending"),
+    ("open", "on_hold"),
+    ("open", "resolved"),
+    ("open", "closed"),
+    ("pending", "open"),
+    ("pending", "on_hold"),
+    ("pending", "resolved"),
+    ("pending", "closed"),
+    ("on_hold", "open"),
+    ("on_hold", "pending"),
+    ("on_hold", "resolved"),
+    ("on_hold", "closed"),
+    ("resolved", "open"),
+    ("resolved", "closed"),
+}
+CUSTOMER_ALLOWED = {
+    ("new", "closed"),
+    ("open", "closed"),
+    ("pending", "closed"),
+    ("on_hold", "closed"),
+    ("resolved", "closed"),
+    ("resolved", "open"),
+}
+LABELS = {
+    "new": "new",
+    "open": "open",
+    "pending": "pending (waiting on customer)",
+    "on_hold": "on hold",
+    "resolved": "resolved",
+    "closed": "closed",
 }
 
 
@@ -46,42 +63,54 @@ def ticket_in(status, **kwargs):
 
 
 def test_the_table_is_the_documented_one():
-    pairs = {(a, b) for a, targets in services.TRANSITIONS.items() for b in targets}
-    assert pairs == ALLOWED
+    assert Ticket.STATUS_MACHINE.pairs() == ALLOWED
+    assert services.CUSTOMER_MOVES == CUSTOMER_ALLOWED
+
+
+def snapshot(ticket):
+    ticket.refresh_from_db()
+    fields = [f.attname for f in Ticket._meta.concrete_fields]
+    return {name: getattr(ticket, name) for name in fields}
 
 
 @pytest.mark.parametrize(("current", "new"), sorted(ALLOWED))
-def test_allowed_transition_moves_and_records_history(current, new, agent):
+def test_allowed_transition_moves_and_records_history(current, new, agent, clock):
     ticket = ticket_in(current)
     before = ticket.history.count()
 
-    services.update_ticket_status(ticket=ticket, status=new, notes="done", actor=agent)
+    moved = services.update_ticket_status(ticket=ticket, status=new, notes="done", actor=agent)
 
+    assert moved.status == new
     ticket.refresh_from_db()
     assert ticket.status == new
     latest = ticket.history.first()
     assert ticket.history.count() == before + 1
+    assert latest.status == new
     assert latest.history_user == agent
-    assert latest.history_change_reason.startswith(f"Status {current} → {new}")
+    assert latest.history_change_reason == f"Status {current} → {new}: done"
     note = ticket.messages.get(internal=True)
-    assert "done" in note.body and note.author == agent
-    if new == S.RESOLVED:
-        assert ticket.resolved_at is not None
-    if new == S.CLOSED:
-        assert ticket.closed_at is not None
+    assert note.body == f"Status changed to {LABELS[new]}: done"
+    assert note.author == agent
+    assert ticket.updated_at == clock.now
+    if new == "resolved":
+        assert ticket.resolved_at == clock.now
+    if new == "closed":
+        assert ticket.closed_at == clock.now
+    assert (ticket.sla_paused_at == clock.now) is (new == "pending")
 
 
 @pytest.mark.parametrize(("current", "new"), sorted(set(ALL_PAIRS) - ALLOWED))
 def test_forbidden_transition_raises_conflict_and_changes_nothing(current, new, agent):
     ticket = ticket_in(current)
     history = ticket.history.count()
+    before = snapshot(ticket)
 
     with pytest.raises(Conflict) as exc:
         services.update_ticket_status(ticket=ticket, status=new, notes="x", actor=agent)
 
     assert exc.value.code == "invalid_transition"
-    ticket.refresh_from_db()
-    assert ticket.status == current
+    assert exc.value.detail == f"A {LABELS[current]} ticket cannot become {LABELS[new]}."
+    assert snapshot(ticket) == before
     assert ticket.history.count() == history
     assert not ticket.messages.filter(internal=True).exists()
 
@@ -89,20 +118,24 @@ def test_forbidden_transition_raises_conflict_and_changes_nothing(current, new, 
 @pytest.mark.parametrize(("current", "new"), sorted(ALLOWED))
 def test_customer_may_only_close_or_reopen(current, new):
     ticket = ticket_in(current)
-    allowed = new == S.CLOSED or (current, new) == (S.RESOLVED, S.OPEN)
-    if allowed:
+    history = ticket.history.count()
+    if (current, new) in CUSTOMER_ALLOWED:
         services.update_ticket_status(
             ticket=ticket, status=new, by_customer=True, actor=ticket.account.user
         )
         ticket.refresh_from_db()
         assert ticket.status == new
+        assert ticket.history.count() == history + 1
+        assert ticket.history.first().history_user == ticket.account.user
     else:
-        with pytest.raises(Conflict):
+        before = snapshot(ticket)
+        with pytest.raises(Conflict) as exc:
             services.update_ticket_status(
                 ticket=ticket, status=new, by_customer=True, actor=ticket.account.user
             )
-        ticket.refresh_from_db()
-        assert ticket.status == current
+        assert exc.value.code == "invalid_transition"
+        assert snapshot(ticket) == before
+        assert ticket.history.count() == history
 
 
 def test_unknown_status_is_invalid_input():
@@ -110,7 +143,7 @@ def test_unknown_status_is_invalid_input():
     with pytest.raises(InvalidInput):
         services.update_ticket_status(ticket=ticket, status="bogus")
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW
+    assert ticket.status == Status.NEW
 
 
 # --- creation ---------------------------------------------------------------------------------
@@ -243,7 +276,7 @@ def test_escalation_level_must_exist(level, agent):
     assert not Escalation.objects.exists()
 
 
-@pytest.mark.parametrize("status", [S.RESOLVED, S.CLOSED])
+@pytest.mark.parametrize("status", [Status.RESOLVED, Status.CLOSED])
 def test_finished_tickets_cannot_be_escalated(status, agent):
     ticket = ticket_in(status)
     with pytest.raises(Conflict):
@@ -271,7 +304,7 @@ def test_pending_pauses_the_sla_clock(clock, agent):
     due = ticket.resolution_due_at
 
     clock.advance(hours=10)
-    services.update_ticket_status(ticket=ticket, status=S.PENDING, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.PENDING, actor=agent)
     clock.advance(hours=100)  # the customer takes 100 hours; due time has long passed
     ticket.refresh_from_db()
     assert not ticket.is_breached(clock.now)
@@ -285,7 +318,7 @@ def test_pending_pauses_the_sla_clock(clock, agent):
     )
 
     ticket.refresh_from_db()
-    assert ticket.status == S.OPEN
+    assert ticket.status == Status.OPEN
     assert ticket.sla_paused_at is None
     assert ticket.resolution_due_at == due + dt.timedelta(hours=100)
     assert not ticket.is_breached(clock.now)
@@ -297,7 +330,7 @@ def test_pending_pauses_the_sla_clock(clock, agent):
 def test_breach_before_pending_stays_breached(clock, agent):
     ticket = make_ticket(priority=Priority.URGENT)  # first response 30 min
     clock.advance(minutes=31)
-    services.update_ticket_status(ticket=ticket, status=S.PENDING, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.PENDING, actor=agent)
     clock.advance(hours=5)
     ticket.refresh_from_db()
     assert ticket.first_response_breached(clock.now)
@@ -307,7 +340,7 @@ def test_breach_before_pending_stays_breached(clock, agent):
 def test_reopen_restarts_the_resolution_clock(clock, agent):
     ticket = make_ticket(priority=Priority.HIGH)
     reply(ticket, agent)
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=agent)
     clock.advance(days=3)
 
     services.add_message(
@@ -318,7 +351,7 @@ def test_reopen_restarts_the_resolution_clock(clock, agent):
     )
 
     ticket.refresh_from_db()
-    assert ticket.status == S.OPEN
+    assert ticket.status == Status.OPEN
     assert ticket.resolved_at is None
     assert ticket.resolution_due_at == clock.now + dt.timedelta(hours=24)
     assert (
@@ -340,7 +373,7 @@ def test_first_public_reply_sets_first_response_and_emails_requester(
 
     ticket.refresh_from_db()
     assert ticket.first_response_at == clock.now
-    assert ticket.status == S.OPEN
+    assert ticket.status == Status.OPEN
     assert len(mail.outbox) == 1
     sent = mail.outbox[0]
     assert sent.to == [ticket.requester_email]
@@ -366,7 +399,7 @@ def test_internal_note_is_never_emailed_nor_a_first_response(
         note = reply(ticket, agent, "Customer is grumpy", internal=True)
     ticket.refresh_from_db()
     assert ticket.first_response_at is None
-    assert ticket.status == S.NEW
+    assert ticket.status == Status.NEW
     assert mail.outbox == []
     from support import notifications
 
@@ -388,7 +421,7 @@ def test_requester_cannot_write_internal_notes():
 
 
 def test_closed_ticket_takes_no_messages(agent):
-    ticket = ticket_in(S.CLOSED)
+    ticket = ticket_in(Status.CLOSED)
     with pytest.raises(Conflict):
         reply(ticket, agent)
     assert ticket.messages.count() == 1
@@ -415,7 +448,7 @@ def test_merge_moves_the_thread_and_closes_the_duplicate(agent):
     services.merge_tickets(source=duplicate, target=original, actor=agent)
 
     duplicate.refresh_from_db()
-    assert duplicate.status == S.CLOSED
+    assert duplicate.status == Status.CLOSED
     assert duplicate.merged_into == original
     bodies = list(original.messages.values_list("body", flat=True))
     assert bodies[:2] == ["first", "second"]
@@ -428,7 +461,7 @@ def test_merge_refuses_other_requesters(agent):
     with pytest.raises(Conflict):
         services.merge_tickets(source=one, target=two, actor=agent)
     one.refresh_from_db()
-    assert one.status == S.NEW and one.merged_into is None
+    assert one.status == Status.NEW and one.merged_into is None
     assert one.messages.count() == 1
 
 
@@ -436,7 +469,7 @@ def test_csat_once_after_resolution(agent):
     ticket = make_ticket()
     with pytest.raises(Conflict):
         services.rate_ticket(ticket=ticket, rating=5)
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=agent)
 
     services.rate_ticket(ticket=ticket, rating=4, comment="quick")
 
@@ -464,3 +497,131 @@ def test_chat_session_messages_form_one_thread():
     assert first.ticket.pk == second.ticket.pk != other.ticket.pk
     assert first.ticket.channel == Channel.CHAT
     assert list(first.ticket.messages.values_list("body", flat=True)) == ["Hello?", "Anyone?"]
+
+
+# --- the agent's ticket page save -------------------------------------------------------------
+
+
+def test_update_ticket_applies_every_change_in_one_save(agent, clock):
+    ticket = make_ticket(subject="Old subject")
+
+    saved = services.update_ticket(
+        ticket=ticket,
+        changes={
+            "subject": "New subject",
+            "priority": "high",
+            "tags": "Billing, bug",
+            "assignee": agent,
+            "internal_note": "Looked at the logs",
+            "reply": "Fixed, please retry.",
+            "status": "pending",
+            "status_notes": "waiting for confirmation",
+        },
+        actor=agent,
+    )
+
+    assert saved.pk == ticket.pk
+    ticket.refresh_from_db()
+    assert ticket.subject == "New subject"
+    assert ticket.priority == "high"
+    assert ticket.tags == "billing,bug"
+    assert ticket.assignee == agent
+    assert ticket.status == "pending"
+    assert ticket.first_response_at == clock.now
+    assert list(ticket.messages.order_by("id").values_list("body", "internal")) == [
+        ("It broke.", False),
+        ("Looked at the logs", True),
+        ("Fixed, please retry.", False),
+        ("Status changed to pending (waiting on customer): waiting for confirmation", True),
+    ]
+    reasons = list(
+        ticket.history.filter(history_user=agent)
+        .order_by("history_id")
+        .values_list("history_change_reason", flat=True)
+    )
+    assert reasons == [
+        "Changed subject, tags, priority → high",
+        "Assigned to " + agent.get_username(),
+        "First response; Status new → open",
+        "Status open → pending: waiting for confirmation",
+    ]
+
+
+def test_update_ticket_status_already_reached_by_the_reply_is_no_move(agent):
+    ticket = make_ticket()
+
+    services.update_ticket(
+        ticket=ticket, changes={"reply": "On it.", "status": "open"}, actor=agent
+    )
+
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
+    reasons = ticket.history.order_by("history_id").values_list("history_change_reason", flat=True)
+    assert list(reasons) == ["Opened via Web form", "First response; Status new → open"]
+
+
+def test_update_ticket_refused_step_rolls_back_the_earlier_ones(agent):
+    ticket = make_ticket(subject="Kept")
+    services.update_ticket_status(ticket=ticket, status="resolved", actor=agent)
+    history = ticket.history.count()
+    messages = ticket.messages.count()
+
+    with pytest.raises(Conflict) as exc:
+        services.update_ticket(
+            ticket=ticket,
+            changes={"subject": "Lost", "assignee": agent, "status": "pending"},
+            actor=agent,
+        )
+
+    assert exc.value.code == "invalid_transition"
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.assignee, ticket.status) == ("Kept", None, "resolved")
+    assert ticket.history.count() == history
+    assert ticket.messages.count() == messages
+
+
+def test_update_ticket_refuses_an_unknown_change(agent):
+    ticket = make_ticket(subject="Kept")
+    with pytest.raises(ValueError, match="status_"):
+        services.update_ticket(ticket=ticket, changes={"status_": "open"}, actor=agent)
+    ticket.refresh_from_db()
+    assert ticket.status == "new"
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "detail"),
+    [
+        (
+            lambda t, a: services.update_ticket_status(
+                ticket=t, status="resolved", notes="a\x00b", actor=a
+            ),
+            "notes",
+            "Notes must not contain NUL characters.",
+        ),
+        (
+            lambda t, a: services.update_ticket_status(
+                ticket=t, status="resolved", notes="n" * 10_001, actor=a
+            ),
+            "notes",
+            "Notes is longer than 10,000 characters.",
+        ),
+        (
+            lambda t, a: services.rate_ticket(ticket=t, rating=5, comment="a\x00b"),
+            "comment",
+            "The comment must not contain NUL characters.",
+        ),
+    ],
+)
+def test_nul_and_overlong_free_text_is_refused_and_changes_nothing(call, field, detail, agent):
+    ticket = make_ticket()
+    services.update_ticket_status(ticket=ticket, status="resolved", actor=agent)
+    if field == "notes":
+        services.update_ticket_status(ticket=ticket, status="open", actor=agent)
+    history = ticket.history.count()
+
+    with pytest.raises(InvalidInput) as exc:
+        call(ticket, agent)
+
+    assert (exc.value.field, exc.value.detail) == (field, detail)
+    assert ticket.history.count() == history
+    assert not CSATRating.objects.filter(ticket=ticket).exists()

@@ -11,7 +11,7 @@ from support.schedules import SCHEDULES
 from tests.support.factories import make_agent, make_ticket, reply
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
+Status = Ticket.Status
 
 
 def test_schedule_runs_the_sweep_every_five_minutes():
@@ -75,7 +75,7 @@ def test_both_breaches_at_once_escalate_one_level(clock):
     assert Escalation.objects.get().reason == "First-response and resolution SLA breached"
 
 
-@pytest.mark.parametrize("status", [S.PENDING, S.RESOLVED, S.CLOSED])
+@pytest.mark.parametrize("status", [Status.PENDING, Status.RESOLVED, Status.CLOSED])
 def test_paused_and_finished_tickets_are_not_swept(status, clock, agent):
     ticket = make_ticket(priority=Priority.HIGH)
     services.update_ticket_status(ticket=ticket, status=status, actor=agent)

@@ -9,7 +9,7 @@ from tests.factories import AccountFactory, staff_in
 from tests.support.factories import make_ticket, reply
 
 pytestmark = pytest.mark.django_db
-S = Ticket.Status
+Status = Ticket.Status
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_thread_shows_public_messages_only(customer, account, staff_user_agent):
 
 def test_reply_from_the_page_reopens_a_pending_ticket(customer, account, staff_user_agent):
     ticket = make_ticket(account=account)
-    services.update_ticket_status(ticket=ticket, status=S.PENDING, actor=staff_user_agent)
+    services.update_ticket_status(ticket=ticket, status=Status.PENDING, actor=staff_user_agent)
 
     response = customer.post(
         reverse("support:ticket_reply", args=[ticket.reference]), {"body": "Here is the screenshot"}
@@ -81,7 +81,7 @@ def test_reply_from_the_page_reopens_a_pending_ticket(customer, account, staff_u
 
     assert response.status_code == 302
     ticket.refresh_from_db()
-    assert ticket.status == S.OPEN
+    assert ticket.status == Status.OPEN
     message = ticket.messages.last()
     assert message.body == "Here is the screenshot"
     assert message.author_kind == TicketMessage.Author.REQUESTER
@@ -97,7 +97,7 @@ def test_empty_reply_shows_an_error(customer, account):
 
 def test_close_and_reopen_and_rate(customer, account, staff_user_agent):
     ticket = make_ticket(account=account)
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=staff_user_agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=staff_user_agent)
     page = customer.get(detail_url(ticket)).content.decode()
     assert "Rate our support" in page and "Reopen ticket" in page
 
@@ -111,16 +111,16 @@ def test_close_and_reopen_and_rate(customer, account, staff_user_agent):
 
     customer.post(reverse("support:ticket_status", args=[ticket.reference]), {"action": "reopen"})
     ticket.refresh_from_db()
-    assert ticket.status == S.OPEN
+    assert ticket.status == Status.OPEN
     customer.post(reverse("support:ticket_status", args=[ticket.reference]), {"action": "close"})
     ticket.refresh_from_db()
-    assert ticket.status == S.CLOSED
+    assert ticket.status == Status.CLOSED
     assert "Send reply" not in customer.get(detail_url(ticket)).content.decode()
 
 
 def test_bad_rating_shows_error(customer, account, staff_user_agent):
     ticket = make_ticket(account=account)
-    services.update_ticket_status(ticket=ticket, status=S.RESOLVED, actor=staff_user_agent)
+    services.update_ticket_status(ticket=ticket, status=Status.RESOLVED, actor=staff_user_agent)
     response = customer.post(
         reverse("support:ticket_rate", args=[ticket.reference]), {"rating": "11"}
     )
@@ -143,7 +143,7 @@ def test_another_tenants_ticket_is_404(customer, other_account, name, method, da
     response = customer.get(url) if method == "get" else customer.post(url, data)
     assert response.status_code == 404
     ticket.refresh_from_db()
-    assert ticket.status == S.NEW and ticket.messages.count() == 1
+    assert ticket.status == Status.NEW and ticket.messages.count() == 1
 
 
 def test_pages_need_login_and_an_account(client):
@@ -185,3 +185,41 @@ def test_unknown_sender_tickets_are_not_on_anyones_page(customer):
         "From a stranger"
         not in customer.get(reverse("support:ticket_list") + "?show=all").content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "data"),
+    [
+        ("support:ticket_list", "get", None),
+        ("support:ticket_create", "post", {"subject": "s", "description": "d"}),
+        ("support:ticket_detail", "get", None),
+        ("support:ticket_reply", "post", {"body": "hi"}),
+        ("support:ticket_status", "post", {"action": "close"}),
+        ("support:ticket_rate", "post", {"rating": "5"}),
+    ],
+)
+def test_staff_never_act_as_a_customer_even_with_an_account(client, name, method, data):
+    # A staff login that owns an account gets the no-account page on every customer page.
+    staff = staff_in("support_l1")
+    account = AccountFactory(user=staff)
+    ticket = make_ticket(account=account)
+    args = [] if name in ("support:ticket_list", "support:ticket_create") else [ticket.reference]
+    client.force_login(staff)
+
+    url = reverse(name, args=args)
+    response = client.get(url) if method == "get" else client.post(url, data)
+
+    assert response.status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == Status.NEW and ticket.messages.count() == 1
+    assert Ticket.objects.count() == 1
+
+
+def test_post_only_pages_refuse_a_get_and_send_anonymous_visitors_to_login(client, account):
+    ticket = make_ticket(account=account)
+    url = reverse("support:ticket_reply", args=[ticket.reference])
+
+    assert client.get(url).status_code == 302  # to the login page first
+    client.force_login(account.user)
+    assert client.get(url).status_code == 405
+    assert ticket.messages.count() == 1
