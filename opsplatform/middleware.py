@@ -55,8 +55,9 @@ class ApiErrorEnvelopeMiddleware:
         ):
             detail, code = self.MESSAGES[response.status_code]
             replaced = JsonResponse({"detail": detail, "code": code}, status=response.status_code)
-            if response.has_header("Allow"):
-                replaced["Allow"] = response["Allow"]
+            for header, value in response.items():  # Allow, CSP, Cache-Control…
+                if header.lower() not in ("content-type", "content-length"):
+                    replaced[header] = value
             return replaced
         return response
 

@@ -161,6 +161,8 @@ def test_unknown_api_paths_answer_json_404(api):
 
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert nested.status_code == 404 and nested.json()["code"] == "not_found"
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_a_wrong_method_answers_json_405_with_allow(api):
