@@ -29,8 +29,11 @@ run: $(STAMP)
 	@echo ""
 	$(VENV)/bin/honcho --procfile Procfile.dev start
 
+# The suite on two processes (one database each), then the browser tests in one process
+# (Playwright's event loop and the live server share it).
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
