@@ -156,7 +156,7 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
             **self.admin_site.each_context(request),
             "title": "Cancellation reasons",
             "opts": self.model._meta,
-            "rows": selectors.cancellation_reasons_summary(since=since),
+            "rows": selectors.cancellation_reason_list(since=since),
             "days": days,
             "periods": [
                 ("30", "30 days"),
@@ -275,7 +275,7 @@ class DeletionRequestForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         account = data.get("account")
-        if account is not None and selectors.pending_deletion(account) is not None:
+        if account is not None and selectors.pending_deletion_get(account) is not None:
             raise forms.ValidationError("This account already has a pending deletion.")
         return data
 

@@ -4,12 +4,11 @@ the erasure of payment methods, export files, free-text reasons and provider ref
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from opsplatform.privacy import QueryExport, day_bounds, scrub_admin_log, subject_reference
 from opsplatform.registry import ErasureResult
+from opsplatform.transitions import transition
 from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
-from userflows.services.billing import transition
 
 INVOICE_RETENTION = (
     "GDPR Art. 17(3)(b) and 6(1)(c): accounting records must be retained "
@@ -99,8 +98,7 @@ def _close_subscription(account, actor) -> list[ErasureResult]:
     if subscription is None:
         return []
     if subscription.status != Subscription.Status.CANCELED:
-        transition(subscription, Subscription.Status.CANCELED)
-        subscription.canceled_at = timezone.now()
+        transition(subscription, Subscription.Status.CANCELED, save=False)  # saved below
     subscription.cancel_at_period_end = False
     subscription.cancellation_comment = ""
     subscription.provider_customer_id = ""
@@ -139,11 +137,16 @@ def _erase_exports(account, actor) -> list[ErasureResult]:
     )
     names = [e.file.name for e in exports if e.file]
     for export in exports:
+        # The account's row lock is held (see above); all are saved in bulk below.
         if export.status in ExportRequest.ACTIVE_STATUSES:
-            export.status = ExportRequest.Status.CANCELLED
-            export.error = "Cancelled: the account was deleted."
+            transition(
+                export,
+                ExportRequest.Status.CANCELLED,
+                save=False,
+                error="Cancelled: the account was deleted.",
+            )
         elif export.status == ExportRequest.Status.COMPLETED:
-            export.status = ExportRequest.Status.EXPIRED
+            transition(export, ExportRequest.Status.EXPIRED, save=False)
         export.file.name = ""
     ExportRequest.objects.bulk_update(exports, ["status", "error", "file"])
     ExportRequest.history.bulk_history_create(

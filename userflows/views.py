@@ -131,7 +131,7 @@ def _billing_action(request, account, *, key, form, call, success):
 @require_POST
 @customer_page
 def billing_payment_method(request, account):
-    subscription = selectors.subscription_of(account)
+    subscription = selectors.subscription_get(account)
     provider = subscription.provider if subscription else settings.BILLING_PROVIDER
     return _billing_action(
         request,
@@ -236,7 +236,7 @@ def invoice_page(request, account, invoice_id: int):
 @require_http_methods(["GET", "POST"])
 @customer_page
 def delete_page(request, account):
-    pending = selectors.pending_deletion(account)
+    pending = selectors.pending_deletion_get(account)
     form = DeleteForm(request.POST or None, user=request.user)
     status = 200
     if request.method == "POST" and pending is None:
@@ -272,7 +272,7 @@ def delete_page(request, account):
 @require_POST
 @customer_page
 def delete_cancel(request, account):
-    pending = selectors.pending_deletion(account)
+    pending = selectors.pending_deletion_get(account)
     if pending is None:
         messages.error(request, "There is no scheduled deletion to cancel.")
         return redirect("userflows:delete")
