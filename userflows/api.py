@@ -10,6 +10,7 @@ from ninja.responses import Status
 from pydantic import StringConstraints
 
 from opsplatform.errors import Forbidden, InvalidInput
+from opsplatform.exports import registered_export_types
 from opsplatform.models import Account
 from opsplatform.schemas import MAX_ID, ErrorOut, Id, Input, NoNul, Pagination, responses
 from opsplatform.selectors import account_get
@@ -36,8 +37,8 @@ class ExportIn(Input):
     data_types: list[Annotated[str, StringConstraints(min_length=1, max_length=40), NoNul]] = Field(
         min_length=1,
         max_length=20,
-        description="Any of: campaigns, analytics, reports, account, usage_events, invoices, "
-        "and types other apps add (e.g. tickets)",
+        description="Any of: "
+        + "; ".join(f"{t.name} ({t.label})" for t in registered_export_types().values()),
     )
     date_from: dt.date
     date_to: dt.date

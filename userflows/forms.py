@@ -1,25 +1,17 @@
 """Forms of the account pages; services re-check everything they need."""
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from opsplatform.exports import ExportType, registered_export_types
 from opsplatform.models import Account
 from userflows.billing.local_provider import TEST_CARD_LABELS
 from userflows.models import ExportRequest, Subscription
 from userflows.services.billing import CUSTOMER_REASONS
-
-TYPE_LABELS = {
-    "campaigns": "Campaigns",
-    "analytics": "Analytics (daily metrics)",
-    "reports": "Reports (per-campaign summaries with ROI and ROAS)",
-    "account": "Account profile",
-    "usage_events": "Usage events",
-    "invoices": "Invoices",
-    "tickets": "Support tickets",
-}
 
 
 def _no_nul(value: str) -> str:
@@ -38,13 +30,14 @@ class ExportForm(forms.Form):
     date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, export_types: list[str], **kwargs):
+    def __init__(self, *args, export_types: Iterable[ExportType] | None = None, **kwargs):
+        """`export_types`: the registry's by default (every installed app's, with its label)."""
         super().__init__(*args, **kwargs)
-        self.fields["data_types"].choices = [
-            (t, TYPE_LABELS.get(t, t.replace("_", " ").capitalize())) for t in export_types
-        ]
+        if export_types is None:
+            export_types = registered_export_types().values()
+        self.fields["data_types"].choices = [(t.name, t.label) for t in export_types]
         today = timezone.localdate()
-        self.fields["data_types"].initial = list(export_types)
+        self.fields["data_types"].initial = [name for name, _ in self.fields["data_types"].choices]
         self.fields["date_from"].initial = today - dt.timedelta(days=365)
         self.fields["date_to"].initial = today
 

@@ -5,7 +5,8 @@ the erasure of payment methods, export files, free-text reasons and provider ref
 from django.db import transaction
 from django.db.models import Q
 
-from opsplatform.privacy import QueryExport, day_bounds, scrub_admin_log, subject_reference
+from opsplatform.exports import export_types, query_export
+from opsplatform.privacy import day_bounds, scrub_admin_log, subject_reference
 from opsplatform.registry import ErasureResult
 from opsplatform.transitions import transition
 from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
@@ -22,41 +23,33 @@ EXPORT_RECORDS = (
 
 def _invoices(account, date_from, date_to):
     start, end = day_bounds(date_from, date_to)
-    return (
-        Invoice.objects.filter(account=account, period_start__lt=end, period_end__gt=start)
-        .order_by("period_start", "id")
-        .values_list(
-            "number",
-            "description",
-            "period_start",
-            "period_end",
-            "currency",
-            "amount_due_cents",
-            "amount_paid_cents",
-            "status",
-            "issued_at",
-            "paid_at",
-        )
-    )
+    return Invoice.objects.filter(
+        account=account, period_start__lt=end, period_end__gt=start
+    ).order_by("period_start", "id")
 
 
-EXPORT_TYPES = {
-    "invoices": QueryExport(
-        [
-            "number",
-            "description",
-            "period_start",
-            "period_end",
-            "currency",
-            "amount_due_cents",
-            "amount_paid_cents",
-            "status",
-            "issued_at",
-            "paid_at",
+EXPORT_TYPES = export_types(
+    query_export(
+        "invoices",
+        "Invoices",
+        columns=[
+            (field, field)
+            for field in (
+                "number",
+                "description",
+                "period_start",
+                "period_end",
+                "currency",
+                "amount_due_cents",
+                "amount_paid_cents",
+                "status",
+                "issued_at",
+                "paid_at",
+            )
         ],
-        _invoices,
+        query=_invoices,
     ),
-}
+)
 
 
 def erase_account(account, *, actor) -> list[ErasureResult]:

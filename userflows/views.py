@@ -49,8 +49,7 @@ def export_view_model(export, request) -> dict:
 @require_http_methods(["GET", "POST"])
 @customer_page
 def exports_page(request, account):
-    types = list(exports.available_export_types())
-    form = ExportForm(request.POST or None, export_types=types)
+    form = ExportForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from opsplatform.errors import Conflict, InvalidInput, NotFound, RateLimited
+from opsplatform.exports import ExportType
 from opsplatform.models import Campaign, CampaignMetric, UsageEvent
 from opsplatform.privacy import EXPORT_TYPES as CORE_TYPES
 from opsplatform.privacy import day_bounds
@@ -383,13 +384,12 @@ def test_a_failure_marks_the_export_failed_and_leaves_no_file(
     CampaignFactory(account=account, starts_on=TODAY, ends_on=TODAY)
 
     def broken(account, date_from, date_to):
-        def rows():
-            yield (1, "first row")
-            raise RuntimeError("database went away")
+        yield (1, "first row")
+        raise RuntimeError("database went away")
 
-        return ["id", "name"], rows()
-
-    monkeypatch.setitem(CORE_TYPES, "campaigns", broken)
+    monkeypatch.setitem(
+        CORE_TYPES, "campaigns", ExportType("campaigns", "Campaigns", ("id", "name"), broken)
+    )
     export = run_export(account, data_types=["account", "campaigns"])
 
     assert export.status == ExportRequest.Status.FAILED
@@ -439,24 +439,17 @@ def test_progress_is_written_while_the_job_runs(account, monkeypatch, settings):
     monkeypatch.setattr(exports, "PROGRESS_SECONDS", 0)
     seen = []
 
-    class Slow:
-        header = ["n"]
+    def slow(account, date_from, date_to):
+        for n in range(5000):
+            if n == 4500:
+                seen.append(ExportRequest.objects.values_list("rows_done", "rows_total").get())
+            yield (n,)
 
-        def __call__(self, account, date_from, date_to):
-            def rows():
-                for n in range(5000):
-                    if n == 4500:
-                        seen.append(
-                            ExportRequest.objects.values_list("rows_done", "rows_total").get()
-                        )
-                    yield (n,)
-
-            return ["n"], rows()
-
-        def count(self, account, date_from, date_to):
-            return 5000
-
-    monkeypatch.setitem(CORE_TYPES, "campaigns", Slow())
+    monkeypatch.setitem(
+        CORE_TYPES,
+        "campaigns",
+        ExportType("campaigns", "Campaigns", ("n",), slow, count=lambda a, f, t: 5000),
+    )
     export = ExportRequestFactory(
         account=account, status=ExportRequest.Status.PENDING, format="json"
     )
@@ -474,7 +467,8 @@ def test_progress_is_written_while_the_job_runs(account, monkeypatch, settings):
 
 
 def test_an_export_type_without_a_count_has_no_total(account, monkeypatch, run_export):
-    monkeypatch.setitem(CORE_TYPES, "campaigns", lambda a, f, t: (["n"], iter([(1,), (2,)])))
+    uncounted = ExportType("campaigns", "Campaigns", ("n",), lambda a, f, t: iter([(1,), (2,)]))
+    monkeypatch.setitem(CORE_TYPES, "campaigns", uncounted)
 
     export = run_export(account, data_types=["campaigns", "account"])
 

@@ -23,8 +23,8 @@ from django_q.tasks import async_task
 from opsplatform import services as core_services
 from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
+from opsplatform.exports import ExportType, registered_export_types
 from opsplatform.models import Account
-from opsplatform.registry import app_modules
 from opsplatform.transitions import transition
 from userflows import selectors
 from userflows.exporting import ExportArchive, make_workdir
@@ -39,12 +39,9 @@ TEMP_DIR = "exports/tmp"
 SIGNING_SALT = "userflows.export-download"
 
 
-def available_export_types() -> dict:
+def available_export_types() -> dict[str, ExportType]:
     """Every installed app's export types (`<app>/privacy.py: EXPORT_TYPES`), by name."""
-    types = {}
-    for module in app_modules("privacy"):
-        types.update(getattr(module, "EXPORT_TYPES", None) or {})
-    return types
+    return registered_export_types()
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -305,8 +302,8 @@ def _write_archive(export: ExportRequest, spool: _Spool, progress: _Progress):
     if missing:
         raise InvalidInput(f"The data type(s) {', '.join(missing)} can no longer be exported.")
     account, date_from, date_to = export.account, export.date_from, export.date_to
-    counters = [getattr(types[t], "count", None) for t in export.data_types]
-    if all(counters):
+    counters = [types[t].count for t in export.data_types]
+    if all(count is not None for count in counters):
         total = sum(count(account, date_from, date_to) for count in counters)
         ExportRequest.objects.filter(pk=export.pk).update(rows_total=total, rows_done=0)
     use_copy = export.format == ExportRequest.Format.CSV and connection.vendor == "postgresql"
@@ -326,15 +323,13 @@ def _write_types(archive, export, types, use_copy, generated_at) -> tuple[int, s
     account, date_from, date_to = export.account, export.date_from, export.date_to
     for name in export.data_types:
         export_type = types[name]
-        copy_sql = getattr(export_type, "copy_sql", None) if use_copy else None
-        query = copy_sql(account, date_from, date_to) if copy_sql else None
-        if query is not None:
-            header = export_type.header
+        if use_copy and export_type.copy_sql is not None:
+            query = export_type.copy_sql(account, date_from, date_to)
             with connection.cursor() as cursor:
-                archive.add_copy(name, header, cursor.cursor, *query)
+                archive.add_copy(name, export_type.header, cursor.cursor, *query)
         else:
-            header, rows = export_type(account, date_from, date_to)
-            archive.add_rows(name, header, rows)
+            rows = export_type.rows(account, date_from, date_to)
+            archive.add_rows(name, export_type.header, rows)
     return archive.finish(
         {
             "export_id": export.pk,
