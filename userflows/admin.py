@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -343,15 +343,21 @@ class DeletionRequestAdmin(HistoryAdmin):
         url = reverse("admin:userflows_deletioncertificate_change", args=[certificate.pk])
         return format_html('<a href="{}">{}</a>', url, certificate.reference)
 
-    def save_model(self, request, obj, form, change):
-        """Staff schedule (or, with "immediate", run) a deletion through the service."""
+    def add_view(self, request, form_url="", extra_context=None):
         try:
-            created = deletion_services.request_deletion(
-                account=obj.account, actor=request.user, reason=obj.reason, immediate=obj.immediate
-            )
+            return super().add_view(request, form_url, extra_context)
         except DomainError as exc:
-            messages.error(request, exc.detail)
-            raise PermissionDenied(exc.detail) from exc
+            # The service's own answer (e.g. a deletion scheduled meanwhile, 409), not a 403;
+            # the admin's transaction has rolled back, nothing was stored.
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        """Staff schedule (or, with "immediate", run) a deletion through the service, which
+        holds every rule (refusals are shown by `add_view`)."""
+        created = deletion_services.request_deletion(
+            account=obj.account, actor=request.user, reason=obj.reason, immediate=obj.immediate
+        )
         obj.pk = created.pk
         obj.__dict__.update(created.__dict__)
 

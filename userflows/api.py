@@ -9,7 +9,7 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 from pydantic import StringConstraints
 
-from opsplatform.errors import Forbidden, InvalidInput
+from opsplatform.errors import InvalidInput
 from opsplatform.exports import registered_export_types
 from opsplatform.models import Account
 from opsplatform.schemas import MAX_ID, ErrorOut, Id, Input, NoNul, Pagination, responses
@@ -403,15 +403,12 @@ def request_deletion(request, payload: DeletionIn):
         account = require_account(user)
         if payload.account_id not in (None, account.pk):
             raise InvalidInput("account_id may only be given by staff.", field="account_id")
-        if payload.immediate:
-            if not payload.password:
-                raise InvalidInput(
-                    "Give your password to delete the account immediately.", field="password"
-                )
-            if not user.check_password(payload.password):
-                raise Forbidden("The password is not correct.", code="wrong_password")
     created = deletion.request_deletion(
-        account=account, actor=user, reason=payload.reason, immediate=payload.immediate
+        account=account,
+        actor=user,
+        reason=payload.reason,
+        immediate=payload.immediate,
+        password=payload.password,
     )
     return Status(202, created)
 

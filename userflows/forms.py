@@ -14,12 +14,6 @@ from userflows.models import ExportRequest, Subscription
 from userflows.services.billing import CUSTOMER_REASONS
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise forms.ValidationError("This field contains a character that is not allowed.")
-    return value
-
-
 class ExportForm(forms.Form):
     format = forms.ChoiceField(
         choices=ExportRequest.Format.choices, initial="csv", widget=forms.RadioSelect
@@ -62,9 +56,6 @@ class PaymentMethodForm(forms.Form):
                 "The pm_… id your card form at Stripe returned. We never see card numbers."
             )
 
-    def clean_payment_method_id(self):
-        return _no_nul(self.cleaned_data["payment_method_id"])
-
 
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
@@ -87,9 +78,6 @@ class CancelForm(forms.Form):
         ],
     )
     confirm = forms.BooleanField(label="Yes, cancel my subscription")
-
-    def clean_comment(self):
-        return _no_nul(self.cleaned_data["comment"])
 
 
 class PlanForm(forms.Form):
@@ -119,29 +107,15 @@ class DeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
         self.fields["immediate"].help_text = (
             f"Otherwise your account is deleted after {settings.DELETION_GRACE_DAYS} days, and "
             "you can cancel until then."
         )
-
-    def clean_reason(self):
-        return _no_nul(self.cleaned_data["reason"])
 
     def clean_confirm(self):
         value = self.cleaned_data["confirm"].strip()
         if value != "DELETE":
             raise forms.ValidationError("Type the word DELETE in capital letters to confirm.")
         return value
-
-    def clean(self):
-        data = super().clean()
-        if data.get("immediate"):
-            password = data.get("password") or ""
-            if not password:
-                self.add_error("password", "Enter your password to delete immediately.")
-            elif not self.user.check_password(password):
-                self.add_error("password", "That password is not correct.")
-        return data

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from opsplatform.errors import DomainError, InvalidInput, NotFound
+from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
@@ -20,7 +20,7 @@ INVOICES_SHOWN = 24
 
 
 def _form_error(form, exc: DomainError) -> None:
-    field = exc.field if isinstance(exc, InvalidInput) and exc.field in form.fields else None
+    field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.detail)
 
 
@@ -236,7 +236,7 @@ def invoice_page(request, account, invoice_id: int):
 @customer_page
 def delete_page(request, account):
     pending = selectors.pending_deletion_get(account)
-    form = DeleteForm(request.POST or None, user=request.user)
+    form = DeleteForm(request.POST or None)
     status = 200
     if request.method == "POST" and pending is None:
         if form.is_valid():
@@ -246,6 +246,7 @@ def delete_page(request, account):
                     actor=request.user,
                     reason=form.cleaned_data["reason"],
                     immediate=form.cleaned_data["immediate"],
+                    password=form.cleaned_data["password"],
                 )
             except DomainError as exc:
                 _form_error(form, exc)

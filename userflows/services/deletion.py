@@ -13,11 +13,13 @@ from django_q.tasks import async_task
 
 from opsplatform import services as core_services
 from opsplatform import telemetry
-from opsplatform.errors import Conflict, DomainError, InvalidInput
+from opsplatform.errors import Conflict, DomainError, Forbidden
 from opsplatform.models import Account
 from opsplatform.privacy import subject_reference
 from opsplatform.registry import app_modules
+from opsplatform.tenancy import is_staff
 from opsplatform.transitions import transition
+from opsplatform.validation import clean_text
 from userflows import emails, selectors
 from userflows.billing import get_provider
 from userflows.models import DeletionCertificate, DeletionRequest, Subscription
@@ -25,16 +27,30 @@ from userflows.models import DeletionCertificate, DeletionRequest, Subscription
 logger = logging.getLogger(__name__)
 
 
+class PasswordRequired(Forbidden):
+    """A customer asked to delete their account immediately without their password (or with a
+    wrong one): the same 403 on every face (API, page, admin)."""
+
+    code = "password_required"
+
+
 def request_deletion(
-    *, account: Account, actor, reason: str = "", immediate: bool = False
+    *,
+    account: Account,
+    actor,
+    reason: str = "",
+    immediate: bool = False,
+    password: str | None = None,
 ) -> DeletionRequest:
-    """Schedule the account's deletion after DELETION_GRACE_DAYS, or now. The faces decide
-    who may ask for `immediate` (the customer with their password again, or staff)."""
-    reason = (reason or "").strip()
-    if len(reason) > 1000:
-        raise InvalidInput("Keep the reason under 1,000 characters.", field="reason")
-    if "\x00" in reason:
-        raise InvalidInput("The reason contains a NUL character.", field="reason")
+    """Schedule the account's deletion after DELETION_GRACE_DAYS, or now (`immediate`). Staff
+    may ask for an immediate deletion as they are; a customer must give their password again
+    (`PasswordRequired`, 403, nothing stored, when it is missing or wrong)."""
+    reason = clean_text(reason, field="reason", label="The reason", max_length=1000, required=False)
+    if immediate and not is_staff(actor):
+        if not password:
+            raise PasswordRequired("Enter your password to delete immediately.", field="password")
+        if not actor.check_password(password):
+            raise PasswordRequired("That password is not correct.", field="password")
     with transaction.atomic():
         locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
         core_services.require_customer_owner(locked)
