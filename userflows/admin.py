@@ -23,7 +23,6 @@ from opsplatform.admin_base import (
     INFO,
     SUCCESS,
     WARNING,
-    BaseAdmin,
     HistoryAdmin,
     ReadOnlyAdmin,
     ReadOnlyHistoryAdmin,
@@ -100,7 +99,7 @@ class ExportRequestAdmin(ReadOnlyHistoryAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(BaseAdmin):
+class PlanAdmin(HistoryAdmin):
     list_display = ["code", "name", "price_cents", "currency", "stripe_price_id", "sort_order"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -252,7 +251,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ReadOnlyAdmin):
+class PaymentMethodAdmin(ReadOnlyHistoryAdmin):
     list_display = ["account", "brand", "last4", "exp_month", "exp_year", "provider", "updated_at"]
     list_filter = ["provider", "brand"]
     search_fields = ["=account__id", "account__name"]

@@ -121,6 +121,7 @@ class Plan(models.Model):
         max_length=100, blank=True, help_text="The Stripe Price this plan maps to (stripe provider)"
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["sort_order", "price_cents"]
@@ -226,6 +227,8 @@ class PaymentMethod(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Personal (brand, last4, expiry): the account's erasure deletes these history rows too.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-updated_at"]

@@ -1,6 +1,7 @@
 """This app's part in privacy requests: invoices as an export type, and on account deletion
 the erasure of payment methods, export files, free-text reasons and provider references
-(history rows included), keeping invoices under a pseudonymous reference."""
+(history rows included, the payment methods' too), keeping invoices under a pseudonymous
+reference."""
 
 from django.db import transaction
 from django.db.models import Q
@@ -56,8 +57,11 @@ def erase_account(account, *, actor) -> list[ErasureResult]:
     # First, while the payment method it names is still there.
     log_lines = _scrub_admin_log(account)
     payment_methods = PaymentMethod.objects.filter(account=account).delete()[0]
+    # The card's brand, last4 and expiry are in its history too (the delete above adds a row).
+    payment_history = PaymentMethod.history.filter(account_id=account.pk).delete()[0]
     return [
         ErasureResult("payment methods", "erased", payment_methods),
+        ErasureResult("payment method history rows", "erased", payment_history),
         *_close_subscription(account, actor),
         *_pseudonymize_invoices(account),
         *_erase_exports(account, actor),
@@ -80,7 +84,7 @@ def _scrub_admin_log(account) -> int:
     return (
         scrub_admin_log(Subscription, ids(Subscription, history=True))
         + scrub_admin_log(Invoice, ids(Invoice, history=False))
-        + scrub_admin_log(PaymentMethod, ids(PaymentMethod, history=False))
+        + scrub_admin_log(PaymentMethod, ids(PaymentMethod, history=True))
         + scrub_admin_log(ExportRequest, ids(ExportRequest, history=True))
         + scrub_admin_log(DeletionRequest, ids(DeletionRequest, history=True))
     )

@@ -82,7 +82,9 @@ def test_one_pending_deletion_per_account(account):
     deletion.request_deletion(account=account, actor=account.user)
 
     with pytest.raises(Conflict) as caught:
-        deletion.request_deletion(account=account, actor=account.user, immediate=True)
+        deletion.request_deletion(
+            account=account, actor=account.user, immediate=True, password=PASSWORD
+        )
 
     assert caught.value.code == "deletion_pending"
     assert DeletionRequest.objects.count() == 1
@@ -515,3 +517,34 @@ def test_erasers_run_dependents_first_so_they_still_see_the_identity(account, mo
     deletion.run_due_deletions()
 
     assert seen == [email]
+
+
+def test_the_payment_methods_history_is_kept_and_erased_with_the_account(
+    account, other_account, django_capture_on_commit_callbacks
+):
+    user = account.user
+    SubscriptionFactory(account=account)
+    billing.update_payment_method(account=account, payment_method_id="pm_card_visa", actor=user)
+    billing.update_payment_method(account=account, payment_method_id="pm_card_amex", actor=user)
+    PaymentMethodFactory(account=other_account)
+    cards = PaymentMethod.history.filter(account_id=account.pk).order_by("history_id")
+    assert [(h.brand, h.last4, h.history_user) for h in cards] == [
+        ("visa", "4242", user),
+        ("amex", "8431", user),
+    ]
+    request = deletion.request_deletion(account=account, actor=user)
+    make_due(request)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deletion.run_due_deletions() == {"completed": 1, "failed": 0}
+
+    assert not PaymentMethod.history.filter(account_id=account.pk).exists()
+    assert PaymentMethod.history.filter(account_id=other_account.pk).count() == 1
+    categories = {c["category"]: c for c in DeletionRequest.objects.get().certificate.categories}
+    # The two changes and the row the deletion itself wrote.
+    assert categories["payment method history rows"] == {
+        "category": "payment method history rows",
+        "action": "erased",
+        "count": 3,
+        "legal_ground": "",
+    }

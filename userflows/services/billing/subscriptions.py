@@ -183,6 +183,7 @@ def update_payment_method(*, account: Account, payment_method_id: str, actor) ->
         method.brand, method.last4 = card.brand, card.last4
         method.exp_month, method.exp_year = card.exp_month, card.exp_year
         method.updated_at = timezone.now()
+        method._history_user = actor
         method.full_clean()
         method.save()
         if provider.remote and old_reference and old_reference != card.reference:
