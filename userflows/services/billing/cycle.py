@@ -34,17 +34,30 @@ def next_invoice_number(subscription: Subscription, offset: int = 0) -> str:
     return f"INV-{subscription.pk:07d}-{sequence:04d}"
 
 
-def new_invoice(subscription: Subscription, *, number: str, now, start, end) -> Invoice:
-    account, plan = subscription.account, subscription.plan
+def new_invoice(
+    subscription: Subscription,
+    *,
+    number: str,
+    now,
+    start,
+    end,
+    plan=None,
+    description: str | None = None,
+    amount_due_cents: int | None = None,
+) -> Invoice:
+    """An open local invoice for [start, end), billed to the account as it is now: by default
+    the subscription's plan for the whole period."""
+    account, plan = subscription.account, plan or subscription.plan
+    description = description or f"{plan.name} plan, {start:%b %-d, %Y} to {end:%b %-d, %Y}"
     return Invoice(
         account=account,
         subscription=subscription,
         number=number,
         provider=LOCAL,
         plan_code=plan.code,
-        description=f"{plan.name} plan, {start:%b %-d, %Y} to {end:%b %-d, %Y}",
+        description=description[:200],
         currency=plan.currency,
-        amount_due_cents=plan.price_cents,
+        amount_due_cents=plan.price_cents if amount_due_cents is None else amount_due_cents,
         period_start=start,
         period_end=end,
         status=Invoice.Status.OPEN,

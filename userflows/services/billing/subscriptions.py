@@ -460,23 +460,15 @@ def _charge_upgrade(subscription, plan, change: PlanChange, method, now, actor) 
     charge raises PaymentDeclined before anything is saved, so the caller's transaction
     rolls back and the subscription, the plan and the invoices stay as they were."""
     old, end = subscription.plan, subscription.current_period_end
-    invoice = Invoice(
-        account=subscription.account,
-        subscription=subscription,
+    invoice = new_invoice(
+        subscription,
         number=next_invoice_number(subscription),
-        provider=LOCAL,
-        plan_code=plan.code,
-        description=(f"Upgrade from {old.name} to {plan.name}, prorated to {end:%b %-d, %Y}")[:200],
-        currency=plan.currency,
+        now=now,
+        start=now,
+        end=end,
+        plan=plan,
+        description=f"Upgrade from {old.name} to {plan.name}, prorated to {end:%b %-d, %Y}",
         amount_due_cents=change.amount_due_now_cents,
-        period_start=now,
-        period_end=end,
-        status=Invoice.Status.OPEN,
-        issued_at=now,
-        due_at=now,
-        bill_to_name=subscription.account.name,
-        bill_to_email=subscription.account.user.email,
-        bill_to_country=subscription.account.country,
     )
     result = get_provider(LOCAL).charge(invoice=invoice, payment_method=method)
     if not result.ok:
