@@ -1,20 +1,16 @@
 """The shared domain's part in privacy requests: the data types a customer can export, and the
 erasure of an account's personal data from the core tables (and their history) on deletion.
 
-Also the export-type contract other apps' `privacy.py` may reuse: an export type is a callable
-`(account, date_from, date_to) -> (header, rows)` that streams rows; a `QueryExport` adds
-`count(...)` (for progress) and, where the exporter may use PostgreSQL's COPY, `copy_sql(...)`
-returning the same rows as one SELECT whose text columns are already formula-safe.
+The export types are declared with `opsplatform.exports` (`ExportType`, `query_export`): one
+column list gives each file its header, rows, count and, where the exporter may use
+PostgreSQL's COPY, the SELECT whose text columns are already formula-safe.
 """
 
 import datetime as dt
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from functools import reduce
-from operator import or_
 
 from django.apps import apps
 from django.conf import settings
@@ -22,19 +18,17 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
-    Case,
     CharField,
     DecimalField,
     F,
     Func,
     Q,
-    QuerySet,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Cast, Coalesce, Concat
 
+from opsplatform.exports import export_types, query_export
 from opsplatform.models import (
     Account,
     ApiToken,
@@ -47,22 +41,6 @@ from opsplatform.models import (
 from opsplatform.registry import ErasureResult
 
 logger = logging.getLogger(__name__)
-
-# Cells starting with these are run as formulas by spreadsheet programs (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def formula_safe(value: str) -> str:
-    """A text cell a spreadsheet shows as text: a leading quote disarms formula characters."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
-
-
-def formula_safe_sql(field: str):
-    """The same rule as `formula_safe`, as a SQL expression over a text column."""
-    starts = reduce(or_, (Q(**{f"{field}__startswith": p}) for p in FORMULA_PREFIXES))
-    return Case(
-        When(starts, then=Concat(Value("'"), F(field))), default=F(field), output_field=CharField()
-    )
 
 
 def subject_reference(account_id: int) -> str:
@@ -83,85 +61,17 @@ def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.da
 
 # --- export types -----------------------------------------------------------------------------
 
-Rows = Iterator[tuple]
-QueryBuilder = Callable[[Account, dt.date, dt.date], QuerySet]
-
-
-class QueryExport:
-    """An export type backed by one `values_list` queryset, streamed with `iterator()`."""
-
-    chunk_size = 2000
-
-    def __init__(
-        self,
-        header: list[str],
-        query: QueryBuilder,
-        *,
-        copy_query: QueryBuilder | None = None,
-        count_query: QueryBuilder | None = None,
-    ):
-        self.header = header
-        self.query = query
-        self.count_query = count_query or query
-        if copy_query is not None:
-            self.copy_query = copy_query
-
-    def __call__(self, account, date_from, date_to) -> tuple[list[str], Rows]:
-        rows = self.query(account, date_from, date_to).iterator(chunk_size=self.chunk_size)
-        return list(self.header), rows
-
-    def count(self, account, date_from, date_to) -> int:
-        return self.count_query(account, date_from, date_to).count()
-
-    def copy_sql(self, account, date_from, date_to) -> tuple[str, tuple] | None:
-        """(sql, params) of the rows with formula-safe text, for COPY; None if unsupported."""
-        build = getattr(self, "copy_query", None)
-        if build is None:
-            return None
-        qs = build(account, date_from, date_to)
-        sql, params = qs.query.get_compiler(using=qs.db).as_sql()
-        return sql, tuple(params)
-
 
 def _campaigns(account, date_from, date_to):
-    return (
-        Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
-        .order_by("starts_on", "id")
-        .values_list(
-            "id",
-            "name",
-            "sponsor__name",
-            "starts_on",
-            "ends_on",
-            "deal_value",
-            "status",
-            "renewed_from_id",
-            "created_at",
-        )
-    )
+    return Campaign.objects.filter(
+        account=account, starts_on__lte=date_to, ends_on__gte=date_from
+    ).order_by("starts_on", "id")
 
 
 def _metrics(account, date_from, date_to):
     return CampaignMetric.objects.filter(
         campaign__account=account, date__gte=date_from, date__lte=date_to
     ).order_by("campaign_id", "date")
-
-
-METRIC_COLUMNS = ("date", "impressions", "clicks", "conversions", "revenue", "spend")
-
-
-def _analytics(account, date_from, date_to):
-    return _metrics(account, date_from, date_to).values_list(
-        "campaign_id", "campaign__name", *METRIC_COLUMNS
-    )
-
-
-def _analytics_formula_safe(account, date_from, date_to):
-    return (
-        _metrics(account, date_from, date_to)
-        .annotate(safe_campaign_name=formula_safe_sql("campaign__name"))
-        .values_list("campaign_id", "safe_campaign_name", *METRIC_COLUMNS)
-    )
 
 
 class Ratio(Func):
@@ -192,7 +102,7 @@ def _reports(account, date_from, date_to):
     money = DecimalField(max_digits=16, decimal_places=2)
     zero = Value(Decimal("0.00"))
     return (
-        Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
+        _campaigns(account, date_from, date_to)
         .annotate(
             total_impressions=Coalesce(Sum("metrics__impressions", filter=in_range), 0),
             total_clicks=Coalesce(Sum("metrics__clicks", filter=in_range), 0),
@@ -206,122 +116,106 @@ def _reports(account, date_from, date_to):
             roi=Ratio(F("total_revenue") - F("total_spend"), F("total_spend")),
             roas=Ratio(F("total_revenue"), F("total_spend")),
         )
-        .order_by("starts_on", "id")
-        .values_list(
-            "id",
-            "name",
-            "sponsor__name",
-            "starts_on",
-            "ends_on",
-            "total_impressions",
-            "total_clicks",
-            "total_conversions",
-            "total_revenue",
-            "total_spend",
-            "roi",
-            "roas",
-        )
     )
-
-
-def _report_count(account, date_from, date_to):
-    return Campaign.objects.filter(account=account, starts_on__lte=date_to, ends_on__gte=date_from)
 
 
 def _usage_events(account, date_from, date_to):
     start, end = day_bounds(date_from, date_to)
-    return (
-        UsageEvent.objects.filter(account=account, occurred_at__gte=start, occurred_at__lt=end)
-        .order_by("occurred_at", "id")
-        .values_list("id", "type", "occurred_at", "properties", "idempotency_key", "received_at")
-    )
+    return UsageEvent.objects.filter(
+        account=account, occurred_at__gte=start, occurred_at__lt=end
+    ).order_by("occurred_at", "id")
 
 
 def _profile(account, date_from, date_to):
     """The profile is not dated: the range does not apply."""
-    return Account.objects.filter(id=account.id).values_list(
-        "id",
-        "name",
-        "user__email",
-        "user__first_name",
-        "user__last_name",
-        "user__username",
-        "persona__slug",
-        "plan",
-        "country",
-        "created_at",
-        "user__last_login",
-    )
+    return Account.objects.filter(id=account.id)
 
 
-EXPORT_TYPES = {
-    "campaigns": QueryExport(
-        [
-            "campaign_id",
-            "name",
-            "sponsor",
-            "starts_on",
-            "ends_on",
-            "deal_value",
-            "status",
-            "renewed_from_id",
-            "created_at",
+EXPORT_TYPES = export_types(
+    query_export(
+        "campaigns",
+        "Campaigns",
+        columns=[
+            ("campaign_id", "id"),
+            ("name", "name"),
+            ("sponsor", "sponsor__name"),
+            ("starts_on", "starts_on"),
+            ("ends_on", "ends_on"),
+            ("deal_value", "deal_value"),
+            ("status", "status"),
+            ("renewed_from_id", "renewed_from_id"),
+            ("created_at", "created_at"),
         ],
-        _campaigns,
+        query=_campaigns,
     ),
-    "analytics": QueryExport(
-        [
-            "campaign_id",
-            "campaign",
-            "date",
-            "impressions",
-            "clicks",
-            "conversions",
-            "revenue",
-            "spend",
+    query_export(
+        "analytics",
+        "Analytics (daily metrics)",
+        columns=[
+            ("campaign_id", "campaign_id"),
+            ("campaign", "campaign__name"),
+            ("date", "date"),
+            ("impressions", "impressions"),
+            ("clicks", "clicks"),
+            ("conversions", "conversions"),
+            ("revenue", "revenue"),
+            ("spend", "spend"),
         ],
-        _analytics,
-        copy_query=_analytics_formula_safe,
+        query=_metrics,
+        formula_safe_copy=["campaign__name"],
     ),
-    "reports": QueryExport(
-        [
-            "campaign_id",
-            "campaign",
-            "sponsor",
-            "starts_on",
-            "ends_on",
-            "impressions",
-            "clicks",
-            "conversions",
-            "revenue",
-            "spend",
-            "roi",
-            "roas",
+    query_export(
+        "reports",
+        "Reports (per-campaign summaries with ROI and ROAS)",
+        columns=[
+            ("campaign_id", "id"),
+            ("campaign", "name"),
+            ("sponsor", "sponsor__name"),
+            ("starts_on", "starts_on"),
+            ("ends_on", "ends_on"),
+            ("impressions", "total_impressions"),
+            ("clicks", "total_clicks"),
+            ("conversions", "total_conversions"),
+            ("revenue", "total_revenue"),
+            ("spend", "total_spend"),
+            ("roi", "roi"),
+            ("roas", "roas"),
         ],
-        _reports,
-        count_query=_report_count,
+        query=_reports,
+        count_query=_campaigns,
     ),
-    "account": QueryExport(
-        [
-            "account_id",
-            "name",
-            "email",
-            "first_name",
-            "last_name",
-            "username",
-            "persona",
-            "plan",
-            "country",
-            "created_at",
-            "last_login",
+    query_export(
+        "account",
+        "Account profile",
+        columns=[
+            ("account_id", "id"),
+            ("name", "name"),
+            ("email", "user__email"),
+            ("first_name", "user__first_name"),
+            ("last_name", "user__last_name"),
+            ("username", "user__username"),
+            ("persona", "persona__slug"),
+            ("plan", "plan"),
+            ("country", "country"),
+            ("created_at", "created_at"),
+            ("last_login", "user__last_login"),
         ],
-        _profile,
+        query=_profile,
     ),
-    "usage_events": QueryExport(
-        ["event_id", "type", "occurred_at", "properties", "idempotency_key", "received_at"],
-        _usage_events,
+    query_export(
+        "usage_events",
+        "Usage events",
+        columns=[
+            ("event_id", "id"),
+            ("type", "type"),
+            ("occurred_at", "occurred_at"),
+            ("properties", "properties"),
+            ("idempotency_key", "idempotency_key"),
+            ("received_at", "received_at"),
+        ],
+        query=_usage_events,
     ),
-}
+)
 
 
 # --- erasure ----------------------------------------------------------------------------------

@@ -73,12 +73,17 @@ def transition(
     reason: str | None = None,
     now=None,
     lock: bool = True,
+    save: bool = True,
     **changes,
 ):
-    """Apply one move of `obj`'s status machine (see the module docstring)."""
+    """Apply one move of `obj`'s status machine (see the module docstring).
+
+    `save=False` applies the checked move to `obj` in memory only (no re-read, no save): for
+    a caller that already holds the row lock and writes the row itself — a batch sweep's
+    `bulk_update` + `bulk_history_create`, or a service that saves once after more changes."""
     machine: StatusMachine = type(obj).STATUS_MACHINE
     with transaction.atomic():
-        if lock:
+        if lock and save:
             obj = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         machine.check(obj, to)
         setattr(obj, machine.field, to)
@@ -91,5 +96,6 @@ def transition(
             obj._history_user = actor
         if reason:
             obj._change_reason = reason[:100]
-        obj.save()
+        if save:
+            obj.save()
     return obj

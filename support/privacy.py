@@ -14,6 +14,7 @@ from django.db.models import CharField, FilteredRelation, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from opsplatform.exports import ExportType, export_types
 from opsplatform.models import Account
 from opsplatform.privacy import scrub_admin_log
 from opsplatform.registry import ErasureResult
@@ -194,7 +195,7 @@ def count_ticket_rows(account: Account, date_from, date_to) -> int:
     return _ticket_rows(account, date_from, date_to).values_list("id", "public__id").count()
 
 
-def export_tickets(account: Account, date_from, date_to) -> tuple[list[str], Iterator[tuple]]:
+def _ticket_export_rows(account: Account, date_from, date_to) -> Iterator[tuple]:
     """The account's tickets, one row per public message, streamed from one query."""
     qs = (
         _ticket_rows(account, date_from, date_to)
@@ -239,8 +240,16 @@ def export_tickets(account: Account, date_from, date_to) -> tuple[list[str], Ite
                 body or "",
             )
 
-    return list(TICKET_EXPORT_HEADER), rows()
+    return rows()
 
 
-export_tickets.count = count_ticket_rows  # lets the export job show a determinate progress bar
-EXPORT_TYPES = {"tickets": export_tickets}
+EXPORT_TYPES = export_types(
+    ExportType(
+        name="tickets",
+        label="Support tickets",
+        columns=tuple(TICKET_EXPORT_HEADER),
+        rows=_ticket_export_rows,
+        count=count_ticket_rows,  # a determinate progress bar
+    )
+)
+export_tickets = EXPORT_TYPES["tickets"]  # (account, date_from, date_to) -> (header, rows)

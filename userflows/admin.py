@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,7 +23,6 @@ from opsplatform.admin_base import (
     INFO,
     SUCCESS,
     WARNING,
-    BaseAdmin,
     HistoryAdmin,
     ReadOnlyAdmin,
     ReadOnlyHistoryAdmin,
@@ -100,7 +99,7 @@ class ExportRequestAdmin(ReadOnlyHistoryAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(BaseAdmin):
+class PlanAdmin(HistoryAdmin):
     list_display = ["code", "name", "price_cents", "currency", "stripe_price_id", "sort_order"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -156,7 +155,7 @@ class SubscriptionAdmin(ReadOnlyHistoryAdmin):
             **self.admin_site.each_context(request),
             "title": "Cancellation reasons",
             "opts": self.model._meta,
-            "rows": selectors.cancellation_reasons_summary(since=since),
+            "rows": selectors.cancellation_reason_list(since=since),
             "days": days,
             "periods": [
                 ("30", "30 days"),
@@ -252,7 +251,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ReadOnlyAdmin):
+class PaymentMethodAdmin(ReadOnlyHistoryAdmin):
     list_display = ["account", "brand", "last4", "exp_month", "exp_year", "provider", "updated_at"]
     list_filter = ["provider", "brand"]
     search_fields = ["=account__id", "account__name"]
@@ -275,7 +274,7 @@ class DeletionRequestForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         account = data.get("account")
-        if account is not None and selectors.pending_deletion(account) is not None:
+        if account is not None and selectors.pending_deletion_get(account) is not None:
             raise forms.ValidationError("This account already has a pending deletion.")
         return data
 
@@ -343,15 +342,21 @@ class DeletionRequestAdmin(HistoryAdmin):
         url = reverse("admin:userflows_deletioncertificate_change", args=[certificate.pk])
         return format_html('<a href="{}">{}</a>', url, certificate.reference)
 
-    def save_model(self, request, obj, form, change):
-        """Staff schedule (or, with "immediate", run) a deletion through the service."""
+    def add_view(self, request, form_url="", extra_context=None):
         try:
-            created = deletion_services.request_deletion(
-                account=obj.account, actor=request.user, reason=obj.reason, immediate=obj.immediate
-            )
+            return super().add_view(request, form_url, extra_context)
         except DomainError as exc:
-            messages.error(request, exc.detail)
-            raise PermissionDenied(exc.detail) from exc
+            # The service's own answer (e.g. a deletion scheduled meanwhile, 409), not a 403;
+            # the admin's transaction has rolled back, nothing was stored.
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        """Staff schedule (or, with "immediate", run) a deletion through the service, which
+        holds every rule (refusals are shown by `add_view`)."""
+        created = deletion_services.request_deletion(
+            account=obj.account, actor=request.user, reason=obj.reason, immediate=obj.immediate
+        )
         obj.pk = created.pk
         obj.__dict__.update(created.__dict__)
 

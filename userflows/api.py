@@ -9,7 +9,8 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 from pydantic import StringConstraints
 
-from opsplatform.errors import Forbidden, InvalidInput
+from opsplatform.errors import InvalidInput
+from opsplatform.exports import registered_export_types
 from opsplatform.models import Account
 from opsplatform.schemas import MAX_ID, ErrorOut, Id, Input, NoNul, Pagination, responses
 from opsplatform.selectors import account_get
@@ -36,8 +37,8 @@ class ExportIn(Input):
     data_types: list[Annotated[str, StringConstraints(min_length=1, max_length=40), NoNul]] = Field(
         min_length=1,
         max_length=20,
-        description="Any of: campaigns, analytics, reports, account, usage_events, invoices, "
-        "and types other apps add (e.g. tickets)",
+        description="Any of: "
+        + "; ".join(f"{t.name} ({t.label})" for t in registered_export_types().values()),
     )
     date_from: dt.date
     date_to: dt.date
@@ -402,15 +403,12 @@ def request_deletion(request, payload: DeletionIn):
         account = require_account(user)
         if payload.account_id not in (None, account.pk):
             raise InvalidInput("account_id may only be given by staff.", field="account_id")
-        if payload.immediate:
-            if not payload.password:
-                raise InvalidInput(
-                    "Give your password to delete the account immediately.", field="password"
-                )
-            if not user.check_password(payload.password):
-                raise Forbidden("The password is not correct.", code="wrong_password")
     created = deletion.request_deletion(
-        account=account, actor=user, reason=payload.reason, immediate=payload.immediate
+        account=account,
+        actor=user,
+        reason=payload.reason,
+        immediate=payload.immediate,
+        password=payload.password,
     )
     return Status(202, created)
 

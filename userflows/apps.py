@@ -3,9 +3,9 @@ from opsplatform import registry
 
 def deletion_banner(request, account) -> list[str]:
     """While the account's deletion is pending, every page says when it will happen."""
-    from userflows.selectors import pending_deletion
+    from userflows.selectors import pending_deletion_get
 
-    pending = pending_deletion(account)
+    pending = pending_deletion_get(account)
     if pending is None:
         return []
     if pending.status == pending.Status.FAILED or pending.scheduled_for <= pending.requested_at:

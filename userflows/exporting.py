@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import xlsxwriter
 
-from opsplatform.privacy import formula_safe
+from opsplatform.exports import formula_safe
 
 FLUSH_BYTES = 1 << 20  # write to the archive in 1 MB slices
 PROGRESS_EVERY_ROWS = 2000

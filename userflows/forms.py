@@ -1,31 +1,17 @@
 """Forms of the account pages; services re-check everything they need."""
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from opsplatform.exports import ExportType, registered_export_types
 from opsplatform.models import Account
 from userflows.billing.local_provider import TEST_CARD_LABELS
 from userflows.models import ExportRequest, Subscription
 from userflows.services.billing import CUSTOMER_REASONS
-
-TYPE_LABELS = {
-    "campaigns": "Campaigns",
-    "analytics": "Analytics (daily metrics)",
-    "reports": "Reports (per-campaign summaries with ROI and ROAS)",
-    "account": "Account profile",
-    "usage_events": "Usage events",
-    "invoices": "Invoices",
-    "tickets": "Support tickets",
-}
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise forms.ValidationError("This field contains a character that is not allowed.")
-    return value
 
 
 class ExportForm(forms.Form):
@@ -38,13 +24,14 @@ class ExportForm(forms.Form):
     date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, export_types: list[str], **kwargs):
+    def __init__(self, *args, export_types: Iterable[ExportType] | None = None, **kwargs):
+        """`export_types`: the registry's by default (every installed app's, with its label)."""
         super().__init__(*args, **kwargs)
-        self.fields["data_types"].choices = [
-            (t, TYPE_LABELS.get(t, t.replace("_", " ").capitalize())) for t in export_types
-        ]
+        if export_types is None:
+            export_types = registered_export_types().values()
+        self.fields["data_types"].choices = [(t.name, t.label) for t in export_types]
         today = timezone.localdate()
-        self.fields["data_types"].initial = list(export_types)
+        self.fields["data_types"].initial = [name for name, _ in self.fields["data_types"].choices]
         self.fields["date_from"].initial = today - dt.timedelta(days=365)
         self.fields["date_to"].initial = today
 
@@ -69,9 +56,6 @@ class PaymentMethodForm(forms.Form):
                 "The pm_… id your card form at Stripe returned. We never see card numbers."
             )
 
-    def clean_payment_method_id(self):
-        return _no_nul(self.cleaned_data["payment_method_id"])
-
 
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
@@ -94,9 +78,6 @@ class CancelForm(forms.Form):
         ],
     )
     confirm = forms.BooleanField(label="Yes, cancel my subscription")
-
-    def clean_comment(self):
-        return _no_nul(self.cleaned_data["comment"])
 
 
 class PlanForm(forms.Form):
@@ -126,29 +107,15 @@ class DeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
         self.fields["immediate"].help_text = (
             f"Otherwise your account is deleted after {settings.DELETION_GRACE_DAYS} days, and "
             "you can cancel until then."
         )
-
-    def clean_reason(self):
-        return _no_nul(self.cleaned_data["reason"])
 
     def clean_confirm(self):
         value = self.cleaned_data["confirm"].strip()
         if value != "DELETE":
             raise forms.ValidationError("Type the word DELETE in capital letters to confirm.")
         return value
-
-    def clean(self):
-        data = super().clean()
-        if data.get("immediate"):
-            password = data.get("password") or ""
-            if not password:
-                self.add_error("password", "Enter your password to delete immediately.")
-            elif not self.user.check_password(password):
-                self.add_error("password", "That password is not correct.")
-        return data

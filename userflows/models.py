@@ -10,6 +10,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from opsplatform.models import Account
+from opsplatform.transitions import StatusMachine
 
 # --- exports ----------------------------------------------------------------------------------
 
@@ -32,6 +33,18 @@ class ExportRequest(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.PROCESSING)
+    STATUS_MACHINE = StatusMachine(
+        noun="export",
+        table={
+            "pending": {"processing", "failed", "cancelled"},
+            "processing": {"completed", "failed", "cancelled"},
+            "completed": {"expired"},
+            "failed": set(),
+            "expired": set(),
+            "cancelled": set(),
+        },
+        stamps={"processing": "started_at", "completed": "completed_at"},
+    )
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="export_requests")
     requested_by = models.ForeignKey(
@@ -108,6 +121,7 @@ class Plan(models.Model):
         max_length=100, blank=True, help_text="The Stripe Price this plan maps to (stripe provider)"
     )
     sort_order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["sort_order", "price_cents"]
@@ -142,6 +156,17 @@ class Subscription(models.Model):
         CLOSING_BUSINESS = "closing_business", "Closing the show or business"
         OTHER = "other", "Other"
         PAYMENT_FAILED = "payment_failed", "Payment failed (involuntary)"
+
+    STATUS_MACHINE = StatusMachine(
+        noun="subscription",
+        table={
+            "trialing": {"active", "past_due", "canceled"},
+            "active": {"past_due", "canceled"},
+            "past_due": {"active", "canceled"},
+            "canceled": {"active"},  # choosing a plan again
+        },
+        stamps={"canceled": "canceled_at"},
+    )
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="subscription")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
@@ -202,6 +227,8 @@ class PaymentMethod(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Personal (brand, last4, expiry): the account's erasure deletes these history rows too.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-updated_at"]
@@ -320,6 +347,16 @@ class DeletionRequest(models.Model):
         FAILED = "failed", "Failed"
 
     PENDING_STATUSES = (Status.SCHEDULED, Status.FAILED)
+    STATUS_MACHINE = StatusMachine(
+        noun="deletion request",
+        table={
+            "scheduled": {"cancelled", "completed", "failed"},
+            "failed": {"cancelled", "completed", "failed"},  # retried until it completes
+            "cancelled": set(),
+            "completed": set(),
+        },
+        stamps={"cancelled": "cancelled_at", "completed": "completed_at", "failed": "failed_at"},
+    )
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deletion_requests")
     requested_by = models.ForeignKey(

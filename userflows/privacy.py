@@ -1,15 +1,16 @@
 """This app's part in privacy requests: invoices as an export type, and on account deletion
 the erasure of payment methods, export files, free-text reasons and provider references
-(history rows included), keeping invoices under a pseudonymous reference."""
+(history rows included, the payment methods' too), keeping invoices under a pseudonymous
+reference."""
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from opsplatform.privacy import QueryExport, day_bounds, scrub_admin_log, subject_reference
+from opsplatform.exports import export_types, query_export
+from opsplatform.privacy import day_bounds, scrub_admin_log, subject_reference
 from opsplatform.registry import ErasureResult
+from opsplatform.transitions import transition
 from userflows.models import DeletionRequest, ExportRequest, Invoice, PaymentMethod, Subscription
-from userflows.services.billing import transition
 
 INVOICE_RETENTION = (
     "GDPR Art. 17(3)(b) and 6(1)(c): accounting records must be retained "
@@ -23,49 +24,44 @@ EXPORT_RECORDS = (
 
 def _invoices(account, date_from, date_to):
     start, end = day_bounds(date_from, date_to)
-    return (
-        Invoice.objects.filter(account=account, period_start__lt=end, period_end__gt=start)
-        .order_by("period_start", "id")
-        .values_list(
-            "number",
-            "description",
-            "period_start",
-            "period_end",
-            "currency",
-            "amount_due_cents",
-            "amount_paid_cents",
-            "status",
-            "issued_at",
-            "paid_at",
-        )
-    )
+    return Invoice.objects.filter(
+        account=account, period_start__lt=end, period_end__gt=start
+    ).order_by("period_start", "id")
 
 
-EXPORT_TYPES = {
-    "invoices": QueryExport(
-        [
-            "number",
-            "description",
-            "period_start",
-            "period_end",
-            "currency",
-            "amount_due_cents",
-            "amount_paid_cents",
-            "status",
-            "issued_at",
-            "paid_at",
+EXPORT_TYPES = export_types(
+    query_export(
+        "invoices",
+        "Invoices",
+        columns=[
+            (field, field)
+            for field in (
+                "number",
+                "description",
+                "period_start",
+                "period_end",
+                "currency",
+                "amount_due_cents",
+                "amount_paid_cents",
+                "status",
+                "issued_at",
+                "paid_at",
+            )
         ],
-        _invoices,
+        query=_invoices,
     ),
-}
+)
 
 
 def erase_account(account, *, actor) -> list[ErasureResult]:
     # First, while the payment method it names is still there.
     log_lines = _scrub_admin_log(account)
     payment_methods = PaymentMethod.objects.filter(account=account).delete()[0]
+    # The card's brand, last4 and expiry are in its history too (the delete above adds a row).
+    payment_history = PaymentMethod.history.filter(account_id=account.pk).delete()[0]
     return [
         ErasureResult("payment methods", "erased", payment_methods),
+        ErasureResult("payment method history rows", "erased", payment_history),
         *_close_subscription(account, actor),
         *_pseudonymize_invoices(account),
         *_erase_exports(account, actor),
@@ -88,7 +84,7 @@ def _scrub_admin_log(account) -> int:
     return (
         scrub_admin_log(Subscription, ids(Subscription, history=True))
         + scrub_admin_log(Invoice, ids(Invoice, history=False))
-        + scrub_admin_log(PaymentMethod, ids(PaymentMethod, history=False))
+        + scrub_admin_log(PaymentMethod, ids(PaymentMethod, history=True))
         + scrub_admin_log(ExportRequest, ids(ExportRequest, history=True))
         + scrub_admin_log(DeletionRequest, ids(DeletionRequest, history=True))
     )
@@ -99,8 +95,7 @@ def _close_subscription(account, actor) -> list[ErasureResult]:
     if subscription is None:
         return []
     if subscription.status != Subscription.Status.CANCELED:
-        transition(subscription, Subscription.Status.CANCELED)
-        subscription.canceled_at = timezone.now()
+        transition(subscription, Subscription.Status.CANCELED, save=False)  # saved below
     subscription.cancel_at_period_end = False
     subscription.cancellation_comment = ""
     subscription.provider_customer_id = ""
@@ -139,11 +134,16 @@ def _erase_exports(account, actor) -> list[ErasureResult]:
     )
     names = [e.file.name for e in exports if e.file]
     for export in exports:
+        # The account's row lock is held (see above); all are saved in bulk below.
         if export.status in ExportRequest.ACTIVE_STATUSES:
-            export.status = ExportRequest.Status.CANCELLED
-            export.error = "Cancelled: the account was deleted."
+            transition(
+                export,
+                ExportRequest.Status.CANCELLED,
+                save=False,
+                error="Cancelled: the account was deleted.",
+            )
         elif export.status == ExportRequest.Status.COMPLETED:
-            export.status = ExportRequest.Status.EXPIRED
+            transition(export, ExportRequest.Status.EXPIRED, save=False)
         export.file.name = ""
     ExportRequest.objects.bulk_update(exports, ["status", "error", "file"])
     ExportRequest.history.bulk_history_create(

@@ -7,7 +7,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from opsplatform.errors import NotFound
-from opsplatform.tenancy import account_of, is_staff, scope_account_id
+from opsplatform.tenancy import scope_account_id, visible_to
 from userflows.models import (
     DeletionRequest,
     ExportRequest,
@@ -16,17 +16,6 @@ from userflows.models import (
     Plan,
     Subscription,
 )
-
-
-def _visible(user, qs: QuerySet, perm: str) -> QuerySet:
-    """Rows a user may see one by one: never an existence leak (404, not 403)."""
-    own = account_of(user)
-    if own is not None and not is_staff(user):
-        return qs.filter(account_id=own.id)
-    if is_staff(user) and user.has_perm(perm):
-        return qs
-    return qs.none()
-
 
 # --- exports ----------------------------------------------------------------------------------
 
@@ -38,7 +27,7 @@ def export_list(*, user, account_id: int | None = None) -> QuerySet[ExportReques
 
 
 def export_get(*, user, export_id: int) -> ExportRequest:
-    qs = _visible(user, ExportRequest.objects.all(), "userflows.view_exportrequest")
+    qs = visible_to(user, ExportRequest.objects.all(), perm="userflows.view_exportrequest")
     try:
         return qs.get(pk=export_id)
     except ExportRequest.DoesNotExist:
@@ -52,7 +41,7 @@ def plan_list() -> QuerySet[Plan]:
     return Plan.objects.order_by("sort_order", "price_cents")
 
 
-def subscription_of(account) -> Subscription | None:
+def subscription_get(account) -> Subscription | None:
     return (
         Subscription.objects.select_related("plan", "scheduled_plan")
         .filter(account=account)
@@ -60,7 +49,7 @@ def subscription_of(account) -> Subscription | None:
     )
 
 
-def payment_method_of(account) -> PaymentMethod | None:
+def payment_method_get(account) -> PaymentMethod | None:
     return PaymentMethod.objects.filter(account=account).first()
 
 
@@ -71,14 +60,14 @@ def invoice_list(*, user, account_id: int | None = None) -> QuerySet[Invoice]:
 
 
 def invoice_get(*, user, invoice_id: int) -> Invoice:
-    qs = _visible(user, Invoice.objects.select_related("account"), "userflows.view_invoice")
+    qs = visible_to(user, Invoice.objects.select_related("account"), perm="userflows.view_invoice")
     try:
         return qs.get(pk=invoice_id)
     except Invoice.DoesNotExist:
         raise NotFound("Invoice not found.") from None
 
 
-def cancellation_reasons_summary(*, since: dt.datetime | None = None) -> list[dict]:
+def cancellation_reason_list(*, since: dt.datetime | None = None) -> list[dict]:
     """Why customers cancel: one aggregate query, each reason with its count and share."""
     qs = Subscription.objects.exclude(cancellation_reason="")
     if since is not None:
@@ -117,10 +106,10 @@ def deletion_list(*, user, account_id: int | None = None) -> QuerySet[DeletionRe
 
 
 def deletion_get(*, user, deletion_id: int) -> DeletionRequest:
-    qs = _visible(
+    qs = visible_to(
         user,
         DeletionRequest.objects.select_related("certificate"),
-        "userflows.view_deletionrequest",
+        perm="userflows.view_deletionrequest",
     )
     try:
         return qs.get(pk=deletion_id)
@@ -128,7 +117,7 @@ def deletion_get(*, user, deletion_id: int) -> DeletionRequest:
         raise NotFound("Deletion request not found.") from None
 
 
-def pending_deletion(account) -> DeletionRequest | None:
+def pending_deletion_get(account) -> DeletionRequest | None:
     return (
         DeletionRequest.objects.filter(account=account, status__in=DeletionRequest.PENDING_STATUSES)
         .order_by("-requested_at")
@@ -136,7 +125,7 @@ def pending_deletion(account) -> DeletionRequest | None:
     )
 
 
-def due_deletion_ids(*, now: dt.datetime | None = None) -> list[int]:
+def due_deletion_id_list(*, now: dt.datetime | None = None) -> list[int]:
     """Scheduled requests whose date has come, and failed ones (retried every run)."""
     now = now or timezone.now()
     return list(

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from opsplatform.errors import DomainError, InvalidInput, NotFound
+from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
@@ -20,7 +20,7 @@ INVOICES_SHOWN = 24
 
 
 def _form_error(form, exc: DomainError) -> None:
-    field = exc.field if isinstance(exc, InvalidInput) and exc.field in form.fields else None
+    field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.detail)
 
 
@@ -49,8 +49,7 @@ def export_view_model(export, request) -> dict:
 @require_http_methods(["GET", "POST"])
 @customer_page
 def exports_page(request, account):
-    types = list(exports.available_export_types())
-    form = ExportForm(request.POST or None, export_types=types)
+    form = ExportForm(request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -131,7 +130,7 @@ def _billing_action(request, account, *, key, form, call, success):
 @require_POST
 @customer_page
 def billing_payment_method(request, account):
-    subscription = selectors.subscription_of(account)
+    subscription = selectors.subscription_get(account)
     provider = subscription.provider if subscription else settings.BILLING_PROVIDER
     return _billing_action(
         request,
@@ -236,8 +235,8 @@ def invoice_page(request, account, invoice_id: int):
 @require_http_methods(["GET", "POST"])
 @customer_page
 def delete_page(request, account):
-    pending = selectors.pending_deletion(account)
-    form = DeleteForm(request.POST or None, user=request.user)
+    pending = selectors.pending_deletion_get(account)
+    form = DeleteForm(request.POST or None)
     status = 200
     if request.method == "POST" and pending is None:
         if form.is_valid():
@@ -247,6 +246,7 @@ def delete_page(request, account):
                     actor=request.user,
                     reason=form.cleaned_data["reason"],
                     immediate=form.cleaned_data["immediate"],
+                    password=form.cleaned_data["password"],
                 )
             except DomainError as exc:
                 _form_error(form, exc)
@@ -272,7 +272,7 @@ def delete_page(request, account):
 @require_POST
 @customer_page
 def delete_cancel(request, account):
-    pending = selectors.pending_deletion(account)
+    pending = selectors.pending_deletion_get(account)
     if pending is None:
         messages.error(request, "There is no scheduled deletion to cancel.")
         return redirect("userflows:delete")

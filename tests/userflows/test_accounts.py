@@ -15,7 +15,6 @@ from userflows.models import Invoice, Subscription
 from userflows.services import billing
 
 pytestmark = pytest.mark.django_db
-SS = Subscription.Status
 
 
 def test_create_account_starts_its_one_subscription(django_capture_on_commit_callbacks):
@@ -24,14 +23,18 @@ def test_create_account_starts_its_one_subscription(django_capture_on_commit_cal
     )
 
     (sub,) = Subscription.objects.filter(account=account)
-    assert (sub.plan.code, sub.status, sub.provider) == ("starter", SS.TRIALING, "local")
+    assert (sub.plan.code, sub.status, sub.provider) == (
+        "starter",
+        Subscription.Status.TRIALING,
+        "local",
+    )
     assert account.plan == "starter"
     # ...so it can be canceled like any other (it answered 409 "no active subscription").
     with django_capture_on_commit_callbacks(execute=True):
         canceled = billing.cancel_subscription(
             account=account, reason="not_using", at_period_end=False, actor=account.user
         )
-    assert canceled.status == SS.CANCELED
+    assert canceled.status == Subscription.Status.CANCELED
     assert Account.objects.get(pk=account.pk).plan == "free"
 
 
@@ -49,7 +52,7 @@ def test_a_free_account_starts_active_and_the_command_does_the_same():
 
     account = Account.objects.get(pk=int(out.getvalue().strip()))
     (sub,) = Subscription.objects.filter(account=account)
-    assert (sub.plan.code, sub.status) == ("free", SS.ACTIVE)
+    assert (sub.plan.code, sub.status) == ("free", Subscription.Status.ACTIVE)
 
 
 def test_an_unknown_plan_creates_nothing():
@@ -110,7 +113,7 @@ def test_cancelling_now_frees_the_plan_even_from_a_copy_loaded_before_an_upgrade
         account=stale, reason="other", at_period_end=False, actor=account.user
     )
 
-    assert (sub.status, sub.plan.code) == (SS.CANCELED, "enterprise")
+    assert (sub.status, sub.plan.code) == (Subscription.Status.CANCELED, "enterprise")
     assert Account.objects.get(pk=account.pk).plan == "free"
     assert Invoice.objects.filter(account=account).count() == 1
 
@@ -124,7 +127,7 @@ def test_a_new_trial_without_a_card_can_cancel_and_then_keep_its_plan():
     kept = billing.change_plan(account=account, plan_code="starter", actor=account.user)
 
     assert (kept.status, kept.cancel_at_period_end, kept.plan.code) == (
-        SS.TRIALING,
+        Subscription.Status.TRIALING,
         False,
         "starter",
     )

@@ -13,7 +13,7 @@ from tests.userflows.factories import (
     PaymentMethodFactory,
     SubscriptionFactory,
 )
-from userflows.models import DeletionCertificate, DeletionRequest, Subscription
+from userflows.models import DeletionCertificate, DeletionRequest, Plan, Subscription
 from userflows.services import billing
 
 
@@ -267,3 +267,28 @@ def test_status_columns_are_coloured_badges(admin_client):
         reverse("admin:userflows_subscription_change", args=[Subscription.objects.get().pk])
     ).content.decode()
     assert "&lt;span" not in change
+
+
+def test_a_plans_price_change_in_admin_leaves_a_history_row(admin_client):
+    starter = Plan.objects.get(code="starter")
+    url = reverse("admin:userflows_plan_change", args=[starter.pk])
+
+    response = admin_client.post(
+        url,
+        {
+            "name": "Starter",
+            "price_cents": 2100,
+            "currency": "usd",
+            "stripe_price_id": "",
+            "sort_order": 20,
+        },
+    )
+
+    assert response.status_code == 302
+    latest = starter.history.first()
+    assert (latest.price_cents, latest.history_user.is_superuser) == (2100, True)
+    plan_history = reverse("admin:userflows_plan_history", args=[starter.pk])
+    assert admin_client.get(plan_history).status_code == 200
+    method = PaymentMethodFactory()
+    history = reverse("admin:userflows_paymentmethod_history", args=[method.pk])
+    assert admin_client.get(history).status_code == 200

@@ -14,7 +14,6 @@ from userflows.billing import PaymentDeclined
 from userflows.models import Invoice, Subscription
 from userflows.services import billing
 
-SS = Subscription.Status
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=30)  # 2,592,000 seconds
 NOW = START + dt.timedelta(days=10)  # 20 of 30 days left: two thirds
@@ -102,7 +101,7 @@ def test_an_upgrade_charges_the_prorated_difference_at_once(frozen):
         "enterprise",
     )
     assert invoice.description == "Upgrade from Growth to Enterprise, prorated to Mar 31, 2026"
-    assert (result.plan.code, result.status) == ("enterprise", SS.ACTIVE)
+    assert (result.plan.code, result.status) == ("enterprise", Subscription.Status.ACTIVE)
     assert (result.current_period_start, result.current_period_end) == (START, END)
     assert Account.objects.get(pk=account.pk).plan == "enterprise"
 
@@ -135,16 +134,16 @@ def test_the_api_answers_a_declined_upgrade_with_402_json(frozen, client):
 
 
 def test_a_trial_switches_plans_without_a_charge(frozen):
-    account, _sub = on_plan("starter", status=SS.TRIALING)
+    account, _sub = on_plan("starter", status=Subscription.Status.TRIALING)
 
     result = billing.change_plan(account=account, plan_code="enterprise", actor=account.user)
 
-    assert (result.plan.code, result.status) == ("enterprise", SS.TRIALING)
+    assert (result.plan.code, result.status) == ("enterprise", Subscription.Status.TRIALING)
     assert not Invoice.objects.exists()
 
 
 def test_a_past_due_subscription_cannot_move_to_another_paid_plan(frozen):
-    account, sub = on_plan("growth", status=SS.PAST_DUE)
+    account, sub = on_plan("growth", status=Subscription.Status.PAST_DUE)
     before = state(account, sub)
 
     with pytest.raises(Conflict) as caught:
@@ -204,7 +203,7 @@ def test_a_downgrade_to_free_ends_billing_at_the_period_end(frozen):
     billing.run_billing_cycle(now=END + dt.timedelta(minutes=5))
 
     sub.refresh_from_db()
-    assert (sub.plan.code, sub.status) == ("free", SS.ACTIVE)
+    assert (sub.plan.code, sub.status) == ("free", Subscription.Status.ACTIVE)
     assert Account.objects.get(pk=account.pk).plan == "free"
     assert not Invoice.objects.exists()
 

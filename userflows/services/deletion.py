@@ -13,49 +13,48 @@ from django_q.tasks import async_task
 
 from opsplatform import services as core_services
 from opsplatform import telemetry
-from opsplatform.errors import Conflict, DomainError, InvalidInput
+from opsplatform.errors import Conflict, DomainError, Forbidden
 from opsplatform.models import Account
 from opsplatform.privacy import subject_reference
 from opsplatform.registry import app_modules
+from opsplatform.tenancy import is_staff
+from opsplatform.transitions import transition
+from opsplatform.validation import clean_text
 from userflows import emails, selectors
 from userflows.billing import get_provider
 from userflows.models import DeletionCertificate, DeletionRequest, Subscription
 
 logger = logging.getLogger(__name__)
 
-DS = DeletionRequest.Status
-DELETION_TRANSITIONS: dict[str, set[str]] = {
-    DS.SCHEDULED: {DS.CANCELLED, DS.COMPLETED, DS.FAILED},
-    DS.FAILED: {DS.CANCELLED, DS.COMPLETED, DS.FAILED},  # retried until it completes
-    DS.CANCELLED: set(),
-    DS.COMPLETED: set(),
-}
 
+class PasswordRequired(Forbidden):
+    """A customer asked to delete their account immediately without their password (or with a
+    wrong one): the same 403 on every face (API, page, admin)."""
 
-def transition(deletion: DeletionRequest, to: str) -> None:
-    if to not in DELETION_TRANSITIONS[deletion.status]:
-        raise Conflict(
-            f"A {deletion.get_status_display().lower()} deletion request cannot "
-            f"become {DS(to).label.lower()}.",
-            code="invalid_transition",
-        )
-    deletion.status = to
+    code = "password_required"
 
 
 def request_deletion(
-    *, account: Account, actor, reason: str = "", immediate: bool = False
+    *,
+    account: Account,
+    actor,
+    reason: str = "",
+    immediate: bool = False,
+    password: str | None = None,
 ) -> DeletionRequest:
-    """Schedule the account's deletion after DELETION_GRACE_DAYS, or now. The faces decide
-    who may ask for `immediate` (the customer with their password again, or staff)."""
-    reason = (reason or "").strip()
-    if len(reason) > 1000:
-        raise InvalidInput("Keep the reason under 1,000 characters.", field="reason")
-    if "\x00" in reason:
-        raise InvalidInput("The reason contains a NUL character.", field="reason")
+    """Schedule the account's deletion after DELETION_GRACE_DAYS, or now (`immediate`). Staff
+    may ask for an immediate deletion as they are; a customer must give their password again
+    (`PasswordRequired`, 403, nothing stored, when it is missing or wrong)."""
+    reason = clean_text(reason, field="reason", label="The reason", max_length=1000, required=False)
+    if immediate and not is_staff(actor):
+        if not password:
+            raise PasswordRequired("Enter your password to delete immediately.", field="password")
+        if not actor.check_password(password):
+            raise PasswordRequired("That password is not correct.", field="password")
     with transaction.atomic():
         locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
         core_services.require_customer_owner(locked)
-        pending = selectors.pending_deletion(account)
+        pending = selectors.pending_deletion_get(account)
         if pending is not None:
             raise Conflict(
                 f"A deletion is already scheduled for {pending.scheduled_for:%B %-d, %Y}.",
@@ -107,15 +106,7 @@ def request_deletion(
 
 def cancel_deletion(*, deletion: DeletionRequest, actor) -> DeletionRequest:
     with transaction.atomic():
-        deletion = (
-            DeletionRequest.objects.select_for_update(of=("self",))
-            .select_related("account__user")
-            .get(pk=deletion.pk)
-        )
-        transition(deletion, DS.CANCELLED)
-        deletion.cancelled_at = timezone.now()
-        deletion._history_user = actor
-        deletion.save()
+        deletion = transition(deletion, DeletionRequest.Status.CANCELLED, actor=actor)
         emails.send_on_commit(
             [
                 emails.build(
@@ -140,7 +131,7 @@ def send_deletion_reminders(*, now: dt.datetime | None = None, batch_size: int =
                 DeletionRequest.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("account__user")
                 .filter(
-                    status=DS.SCHEDULED,
+                    status=DeletionRequest.Status.SCHEDULED,
                     reminder_sent_at__isnull=True,
                     scheduled_for__gt=now,
                     scheduled_for__lte=horizon,
@@ -172,11 +163,11 @@ def send_deletion_reminders(*, now: dt.datetime | None = None, batch_size: int =
 def run_due_deletions(*, now: dt.datetime | None = None, actor=None) -> dict:
     """Execute every due (and every previously failed) deletion, each on its own."""
     outcome = {"completed": 0, "failed": 0}
-    for deletion_id in selectors.due_deletion_ids(now=now):
+    for deletion_id in selectors.due_deletion_id_list(now=now):
         deletion = execute_deletion(deletion_id=deletion_id, actor=actor)
-        if deletion is not None and deletion.status == DS.COMPLETED:
+        if deletion is not None and deletion.status == DeletionRequest.Status.COMPLETED:
             outcome["completed"] += 1
-        elif deletion is not None and deletion.status == DS.FAILED:
+        elif deletion is not None and deletion.status == DeletionRequest.Status.FAILED:
             outcome["failed"] += 1
     return outcome
 
@@ -240,14 +231,17 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
                 executed_at=now,
                 categories=[asdict(r) for r in results],
             )
-            transition(deletion, DS.COMPLETED)
-            telemetry.count_on_commit(telemetry.DELETIONS_COMPLETED)
-            deletion.completed_at = now
             deletion.reason = ""  # erased with the rest; the certificate says why nothing
-            deletion.error = ""
-            deletion._history_user = actor
-            deletion._change_reason = f"completed: certificate {certificate.reference}"
-            deletion.save()
+            deletion = transition(
+                deletion,
+                DeletionRequest.Status.COMPLETED,
+                actor=actor,
+                reason=f"completed: certificate {certificate.reference}",
+                now=now,
+                lock=False,  # locked above, with the account
+                error="",
+            )
+            telemetry.count_on_commit(telemetry.DELETIONS_COMPLETED)
     except _EraserFailed as exc:
         logger.exception("account deletion %s failed in %s", deletion_id, exc.app)
         return _fail(
@@ -294,10 +288,12 @@ def _fail(deletion_id: int, reason: str) -> DeletionRequest | None:
         deletion = DeletionRequest.objects.select_for_update().filter(pk=deletion_id).first()
         if deletion is None or not deletion.is_pending:
             return deletion
-        transition(deletion, DS.FAILED)
-        deletion.failed_at = timezone.now()
-        deletion.attempts += 1
-        deletion.error = reason[:2000]
-        deletion._change_reason = "execution failed"
-        deletion.save()
+        deletion = transition(
+            deletion,
+            DeletionRequest.Status.FAILED,
+            reason="execution failed",
+            lock=False,  # locked above
+            attempts=deletion.attempts + 1,
+            error=reason[:2000],
+        )
     return deletion

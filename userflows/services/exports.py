@@ -1,5 +1,6 @@
 """Data export requests: create (with limits), the background job, signed download links,
-expiry. Every status change goes through `EXPORT_TRANSITIONS` and leaves a history row."""
+expiry. Every status change goes through `ExportRequest.STATUS_MACHINE` (`transition`) and
+leaves a history row."""
 
 import datetime as dt
 import logging
@@ -22,23 +23,15 @@ from django_q.tasks import async_task
 from opsplatform import services as core_services
 from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
+from opsplatform.exports import ExportType, registered_export_types
 from opsplatform.models import Account
-from opsplatform.registry import app_modules
+from opsplatform.transitions import transition
 from userflows import selectors
 from userflows.exporting import ExportArchive, make_workdir
 from userflows.models import DeletionRequest, ExportRequest
 
 logger = logging.getLogger(__name__)
 
-S = ExportRequest.Status
-EXPORT_TRANSITIONS: dict[str, set[str]] = {
-    S.PENDING: {S.PROCESSING, S.FAILED, S.CANCELLED},
-    S.PROCESSING: {S.COMPLETED, S.FAILED, S.CANCELLED},
-    S.COMPLETED: {S.EXPIRED},
-    S.FAILED: set(),
-    S.EXPIRED: set(),
-    S.CANCELLED: set(),
-}
 EARLIEST_DATE = dt.date(2000, 1, 1)
 PROGRESS_SECONDS = 0.5
 STUCK_AFTER = dt.timedelta(hours=3)
@@ -46,22 +39,9 @@ TEMP_DIR = "exports/tmp"
 SIGNING_SALT = "userflows.export-download"
 
 
-def available_export_types() -> dict:
+def available_export_types() -> dict[str, ExportType]:
     """Every installed app's export types (`<app>/privacy.py: EXPORT_TYPES`), by name."""
-    types = {}
-    for module in app_modules("privacy"):
-        types.update(getattr(module, "EXPORT_TYPES", None) or {})
-    return types
-
-
-def transition(export: ExportRequest, to: str) -> None:
-    if to not in EXPORT_TRANSITIONS[export.status]:
-        raise Conflict(
-            f"An export that is {export.get_status_display().lower()} cannot become "
-            f"{S(to).label.lower()}.",
-            code="invalid_transition",
-        )
-    export.status = to
+    return registered_export_types()
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -179,7 +159,7 @@ def _link_value(export: ExportRequest) -> str:
 
 def export_file_url(export: ExportRequest, *, request=None) -> str | None:
     """A download link valid for EXPORT_LINK_MINUTES, or None unless the file is ready."""
-    if export.status != S.COMPLETED or not export.file:
+    if export.status != ExportRequest.Status.COMPLETED or not export.file:
         return None
     token = _signer().sign(_link_value(export))
     path = reverse("api:export_download", kwargs={"export_id": export.pk})
@@ -203,7 +183,7 @@ def export_for_download(*, user, export_id: int, token: str) -> ExportRequest:
     if value != _link_value(export):
         raise NotFound("Not found.")
     if (
-        export.status != S.COMPLETED
+        export.status != ExportRequest.Status.COMPLETED
         or not export.file
         or not export.file.storage.exists(export.file.name)
     ):
@@ -236,15 +216,15 @@ class _Progress:
     def write(self) -> None:
         self.written_at = time.monotonic()
         if self.side is None:
-            ExportRequest.objects.filter(pk=self.export_id, status=S.PROCESSING).update(
-                rows_done=self.done
-            )
+            ExportRequest.objects.filter(
+                pk=self.export_id, status=ExportRequest.Status.PROCESSING
+            ).update(rows_done=self.done)
             return
         with self.side.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {ExportRequest._meta.db_table} SET rows_done = %s "  # noqa: S608
                 "WHERE id = %s AND status = %s",
-                [self.done, self.export_id, S.PROCESSING],
+                [self.done, self.export_id, ExportRequest.Status.PROCESSING],
             )
 
     def close(self) -> None:
@@ -301,10 +281,8 @@ def process_export(*, export_id: int) -> ExportRequest | None:
         )
         if export is None or export.status not in ExportRequest.ACTIVE_STATUSES:
             return export
-        if export.status == S.PENDING:
-            transition(export, S.PROCESSING)
-            export.started_at = timezone.now()
-            export.save(update_fields=["status", "started_at"])
+        if export.status == ExportRequest.Status.PENDING:
+            export = transition(export, ExportRequest.Status.PROCESSING, lock=False)  # locked above
     telemetry.TASKS_RUN.labels("run_export").inc()
     spool = _Spool(export)
     progress = _Progress(export.pk)
@@ -324,8 +302,8 @@ def _write_archive(export: ExportRequest, spool: _Spool, progress: _Progress):
     if missing:
         raise InvalidInput(f"The data type(s) {', '.join(missing)} can no longer be exported.")
     account, date_from, date_to = export.account, export.date_from, export.date_to
-    counters = [getattr(types[t], "count", None) for t in export.data_types]
-    if all(counters):
+    counters = [types[t].count for t in export.data_types]
+    if all(count is not None for count in counters):
         total = sum(count(account, date_from, date_to) for count in counters)
         ExportRequest.objects.filter(pk=export.pk).update(rows_total=total, rows_done=0)
     use_copy = export.format == ExportRequest.Format.CSV and connection.vendor == "postgresql"
@@ -345,15 +323,13 @@ def _write_types(archive, export, types, use_copy, generated_at) -> tuple[int, s
     account, date_from, date_to = export.account, export.date_from, export.date_to
     for name in export.data_types:
         export_type = types[name]
-        copy_sql = getattr(export_type, "copy_sql", None) if use_copy else None
-        query = copy_sql(account, date_from, date_to) if copy_sql else None
-        if query is not None:
-            header = export_type.header
+        if use_copy and export_type.copy_sql is not None:
+            query = export_type.copy_sql(account, date_from, date_to)
             with connection.cursor() as cursor:
-                archive.add_copy(name, header, cursor.cursor, *query)
+                archive.add_copy(name, export_type.header, cursor.cursor, *query)
         else:
-            header, rows = export_type(account, date_from, date_to)
-            archive.add_rows(name, header, rows)
+            rows = export_type.rows(account, date_from, date_to)
+            archive.add_rows(name, export_type.header, rows)
     return archive.finish(
         {
             "export_id": export.pk,
@@ -379,22 +355,25 @@ def _publish(*, export, spool: _Spool, row_counts, size, sha256) -> ExportReques
         deleted = DeletionRequest.objects.filter(
             account_id=export.account_id, status=DeletionRequest.Status.COMPLETED
         ).exists()
-        if current is None or current.status != S.PROCESSING or deleted:
+        if current is None or current.status != ExportRequest.Status.PROCESSING or deleted:
             spool.discard()
             return current
         name = spool.publish()
         try:
             now = timezone.now()
-            transition(current, S.COMPLETED)
             current.file.name = name
-            current.size_bytes = size
-            current.sha256 = sha256
-            current.row_counts = row_counts
             current.rows_done = current.rows_total = sum(row_counts.values())
-            current.completed_at = now
-            current.expires_at = now + dt.timedelta(days=settings.EXPORT_RETENTION_DAYS)
-            current.error = ""
-            current.save()
+            current = transition(
+                current,
+                ExportRequest.Status.COMPLETED,
+                now=now,
+                lock=False,  # locked above, with the account
+                size_bytes=size,
+                sha256=sha256,
+                row_counts=row_counts,
+                expires_at=now + dt.timedelta(days=settings.EXPORT_RETENTION_DAYS),
+                error="",
+            )
             telemetry.count_on_commit(telemetry.EXPORTS_FINISHED, "completed")
         except Exception:
             default_storage.delete(name)
@@ -422,9 +401,9 @@ def fail_export(*, export_id: int, reason: str) -> ExportRequest | None:
         export = ExportRequest.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status not in ExportRequest.ACTIVE_STATUSES:
             return export
-        transition(export, S.FAILED)
-        export.error = reason[:2000]
-        export.save(update_fields=["status", "error"])
+        export = transition(
+            export, ExportRequest.Status.FAILED, lock=False, error=reason[:2000]
+        )  # locked above
         telemetry.count_on_commit(telemetry.EXPORTS_FINISHED, "failed")
     return export
 
@@ -441,14 +420,14 @@ def expire_exports(*, now: dt.datetime | None = None, batch_size: int = 500) -> 
         with transaction.atomic():
             batch = list(
                 ExportRequest.objects.select_for_update(skip_locked=True)
-                .filter(status=S.COMPLETED, expires_at__lte=now)
+                .filter(status=ExportRequest.Status.COMPLETED, expires_at__lte=now)
                 .order_by("expires_at")[:batch_size]
             )
             if not batch:
                 break
             names = [e.file.name for e in batch if e.file]
             for export in batch:
-                transition(export, S.EXPIRED)
+                transition(export, ExportRequest.Status.EXPIRED, save=False)  # saved in bulk below
                 export.file.name = ""
             ExportRequest.objects.bulk_update(batch, ["status", "file"])
             ExportRequest.history.bulk_history_create(
