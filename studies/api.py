@@ -1,13 +1,13 @@
 """Studies API under /api/v1/studies (staff with the studies permissions): run or queue a
 study, list and read them, follow one metric over past runs, schedule longitudinal runs."""
 
+import ast
 import datetime as dt
 from typing import Any
 
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 from ninja.responses import Status
-from pydantic import model_validator
 
 from opsplatform.schemas import Id, Input, Pagination, RangeDate, responses
 from opsplatform.tenancy import require_perm
@@ -87,12 +87,12 @@ class ScheduleOut(Schema):
     kwargs: dict[str, Any]
     next_run: dt.datetime | None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _kwargs(cls, data):
-        if hasattr(data, "kwargs") and not isinstance(data.kwargs, dict):
-            data.kwargs = dict(data.kwargs or {})
-        return data
+    @staticmethod
+    def resolve_kwargs(obj):
+        # django-q2 stores kwargs as the dict's literal text (a fresh instance holds the dict).
+        if isinstance(obj.kwargs, dict):
+            return obj.kwargs
+        return ast.literal_eval(obj.kwargs) if obj.kwargs else {}
 
 
 @router.post(

@@ -62,7 +62,7 @@ class Study(models.Model):
     STATUS_MACHINE = StatusMachine(
         noun="study",
         table={
-            Status.QUEUED: {Status.RUNNING, Status.FAILED},
+            Status.QUEUED: {Status.RUNNING},
             Status.RUNNING: {Status.COMPLETED, Status.FAILED},
             Status.COMPLETED: set(),
             Status.FAILED: set(),
