@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from operator import itemgetter
 
 from django.db import connection
 from django.db.models import (
@@ -132,27 +133,40 @@ def money(cents: Fraction | int | None) -> str | None:
 
 
 def ratio(numerator, denominator) -> float | None:
+    """numerator / denominator as the nearest double (ints divide correctly rounded)."""
     if not denominator:
         return None
+    if isinstance(numerator, int) and isinstance(denominator, int):
+        return numerator / denominator
     return float(Fraction(numerator) / Fraction(denominator))
 
 
-def median(values: list[Fraction]) -> Fraction | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+class Rates:
+    """Per-item rates num/den (ints, den > 0) with their mean and median as doubles.
 
+    Averaging thousands of exact fractions with unrelated denominators makes numbers with
+    thousands of digits, so each rate becomes its nearest double once, the mean is the
+    correctly rounded `fsum` of those divided by the count, and the median is picked by
+    that order then computed from the exact middle fraction(s)."""
 
-def mean(values: list[Fraction]) -> Fraction | None:
-    return sum(values, Fraction(0)) / len(values) if values else None
+    def __init__(self):
+        self.items: list[tuple[float, int, int]] = []
 
+    def add(self, num: int, den: int) -> None:
+        self.items.append((num / den, num, den))
 
-def _float(value: Fraction | None) -> float | None:
-    return None if value is None else float(value)
+    def mean(self) -> float | None:
+        return math.fsum(r for r, _, _ in self.items) / len(self.items) if self.items else None
+
+    def median(self) -> float | None:
+        if not self.items:
+            return None
+        ordered = sorted(self.items, key=itemgetter(0))
+        middle = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[middle][0]
+        (_, n1, d1), (_, n2, d2) = ordered[middle - 1], ordered[middle]
+        return (n1 * d2 + n2 * d1) / (2 * d1 * d2)
 
 
 def wilson_interval(successes: int, total: int, z: float = Z_95):
@@ -227,17 +241,87 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return start - dt.timedelta(days=days), start - dt.timedelta(days=1)
 
 
-def account_revenue(
-    start: dt.date, end: dt.date, segment: Persona | None
-) -> dict[int, tuple[int, Fraction, Fraction]]:
-    """account id → (persona id, revenue in the period, revenue in the previous period), exact
-    cents, for every account with a live campaign overlapping either period. One query: the
-    database sums `cents * days inside` per account and campaign length, so only the final
-    division by the length (exact, as a Fraction) is left to Python."""
+class Revenue:
+    """Recognised revenue of a set of accounts in a period and the previous one, exact.
+
+    `accounts`: per account [persona id, current num, den, previous num, den] in cents;
+    `by_length`: per persona, campaign length -> summed `cents * days inside` for each
+    period, so a total is a short exact sum over the distinct lengths."""
+
+    def __init__(self):
+        self.accounts: dict[int, list] = {}
+        self.by_length: dict[int, tuple[dict, dict]] = {}
+
+    def add(self, account_id, persona_id, length, current, previous):
+        entry = self.accounts.get(account_id)
+        if entry is None:
+            self.accounts[account_id] = [persona_id, current, length, previous, length]
+        else:
+            entry[1] = entry[1] * length + current * entry[2]
+            entry[2] *= length
+            entry[3] = entry[3] * length + previous * entry[4]
+            entry[4] *= length
+        current_sums, previous_sums = self.by_length.setdefault(persona_id, ({}, {}))
+        current_sums[length] = current_sums.get(length, 0) + current
+        previous_sums[length] = previous_sums.get(length, 0) + previous
+
+    def totals(self, persona_id: int | None = None) -> tuple[Fraction, Fraction]:
+        """(current, previous) exact cents of one persona, or of everyone."""
+        groups = (
+            list(self.by_length.values())
+            if persona_id is None
+            else [self.by_length.get(persona_id, ({}, {}))]
+        )
+        current: dict[int, int] = defaultdict(int)
+        previous: dict[int, int] = defaultdict(int)
+        for current_sums, previous_sums in groups:
+            for length, value in current_sums.items():
+                current[length] += value
+            for length, value in previous_sums.items():
+                previous[length] += value
+        return _exact(current), _exact(previous)
+
+    def growth(self, persona_id: int | None = None) -> dict:
+        revenue, previous = self.totals(persona_id)
+        growing = flat = shrinking = 0
+        rates = Rates()
+        for persona, cn, cd, pn, pd in self.accounts.values():
+            if persona_id is not None and persona != persona_id:
+                continue
+            if cn == 0 and pn == 0:
+                continue  # no revenue in either period: not counted
+            now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
+            if now > before:
+                growing += 1
+            elif now < before:
+                shrinking += 1
+            else:
+                flat += 1
+            if pn > 0:
+                rates.add(now - before, before)
+        return {
+            "revenue": money(revenue),
+            "previous_revenue": money(previous),
+            "growth_rate": float((revenue - previous) / previous) if previous else None,
+            "median_account_growth": rates.median(),
+            "accounts_growing": growing,
+            "accounts_flat": flat,
+            "accounts_shrinking": shrinking,
+        }
+
+
+def _exact(sums_by_length: dict[int, int]) -> Fraction:
+    return sum((Fraction(total, length) for length, total in sums_by_length.items()), Fraction(0))
+
+
+def account_revenue(start: dt.date, end: dt.date, segment: Persona | None) -> Revenue:
+    """Recognised revenue per account for the period and the previous one, for every account
+    with a live campaign overlapping either. One query: the database sums
+    `cents * days inside` per account and campaign length; the division by the length stays
+    exact in Python (integers)."""
     prev_start, prev_end = previous_period(start, end)
     in_current = Q(starts_on__lte=end, ends_on__gte=start)
     in_previous = Q(starts_on__lte=prev_end, ends_on__gte=prev_start)
-
     rows = (
         _live_campaigns(segment)
         .filter(starts_on__lte=end, ends_on__gte=prev_start)
@@ -263,51 +347,20 @@ def account_revenue(
             ),
         )
         .order_by()
+        .values_list("account_id", "account__persona_id", "length", "current", "previous")
     )
-    found: dict[int, list] = {}
-    for row in rows.iterator(chunk_size=5000):
-        entry = found.setdefault(row["account_id"], [row["account__persona_id"], 0, 0])
-        entry[1] += Fraction(int(row["current"]), row["length"])
-        entry[2] += Fraction(int(row["previous"]), row["length"])
-    return {account: (p, Fraction(c), Fraction(v)) for account, (p, c, v) in found.items()}
-
-
-def _growth(accounts: list[tuple[Fraction, Fraction]]) -> dict:
-    revenue = sum((c for c, _ in accounts), Fraction(0))
-    previous = sum((p for _, p in accounts), Fraction(0))
-    growing = flat = shrinking = 0
-    rates = []
-    for current, before in accounts:
-        if current == 0 and before == 0:
-            continue  # no revenue in either period: not counted
-        if current > before:
-            growing += 1
-        elif current < before:
-            shrinking += 1
-        else:
-            flat += 1
-        if before > 0:
-            rates.append((current - before) / before)
-    return {
-        "revenue": money(revenue),
-        "previous_revenue": money(previous),
-        "growth_rate": _float((revenue - previous) / previous) if previous else None,
-        "median_account_growth": _float(median(rates)),
-        "accounts_growing": growing,
-        "accounts_flat": flat,
-        "accounts_shrinking": shrinking,
-    }
+    revenue = Revenue()
+    for account_id, persona_id, length, current, previous in rows.iterator(chunk_size=10000):
+        revenue.add(account_id, persona_id, int(length), int(current), int(previous))
+    return revenue
 
 
 def revenue_growth(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
     slugs = personas(segment)
-    per: dict[str, list] = {slug: [] for slug in slugs.values()}
-    for persona_id, current, previous in account_revenue(start, end, segment).values():
-        per[slugs[persona_id]].append((current, previous))
-    everyone = [pair for pairs in per.values() for pair in pairs]
+    revenue = account_revenue(start, end, segment)
     return {
-        **_growth(everyone),
-        "by_persona": {slug: _growth(pairs) for slug, pairs in per.items()},
+        **revenue.growth(None),
+        "by_persona": {slug: revenue.growth(pid) for pid, slug in slugs.items()},
     }
 
 
@@ -321,17 +374,19 @@ def _efficiency(campaigns: list[tuple]) -> dict:
     conversions = sum(c[2] for c in campaigns)
     clicks = sum(c[3] for c in campaigns)
     impressions = sum(c[4] for c in campaigns)
-    with_spend = [(Fraction(s), Fraction(v)) for s, v, *_ in campaigns if s > 0]
-    rois = [(v - s) / s for s, v in with_spend]
-    roases = [v / s for s, v in with_spend]
+    rois, roases = Rates(), Rates()
+    for s, v, *_ in campaigns:
+        if s > 0:
+            rois.add(v - s, s)
+            roases.add(v, s)
     return {
         "campaigns": len(campaigns),
-        "campaigns_with_spend": len(with_spend),
+        "campaigns_with_spend": len(rois.items),
         "revenue": money(revenue),
         "spend": money(spend),
-        "avg_roi": _float(mean(rois)),
-        "median_roi": _float(median(rois)),
-        "avg_roas": _float(mean(roases)),
+        "avg_roi": rois.mean(),
+        "median_roi": rois.median(),
+        "avg_roas": roases.mean(),
         "pooled_roas": ratio(revenue, spend),
         "cpa": money(Fraction(spend, conversions)) if conversions else None,
         "ctr": ratio(clicks, impressions),
@@ -411,24 +466,21 @@ def persona_impact(start: dt.date, end: dt.date, segment: Persona | None) -> dic
     )
     tickets = tickets_opened(start, end, segment)
     renewal = renewal_rate(start, end, segment)["by_persona"]
-    per_account = account_revenue(start, end, segment)
-    revenue_by = {slug: [] for slug in slugs.values()}
-    for persona_id, current, previous in per_account.values():
-        revenue_by[slugs[persona_id]].append((current, previous))
-    total_revenue = sum((c for _, c, _ in per_account.values()), Fraction(0))
+    revenue = account_revenue(start, end, segment)
+    total_revenue, _ = revenue.totals()
     efficiency = campaign_efficiency(start, end, segment)["by_persona"]
     results = {}
     for persona_id, slug in slugs.items():
         n = account_counts.get(persona_id, 0)
         opened = tickets.get(persona_id, 0)
-        persona_revenue = sum((c for c, _ in revenue_by[slug]), Fraction(0))
+        persona_revenue, _ = revenue.totals(persona_id)
         results[slug] = {
             "accounts": n,
             "revenue_share": ratio(persona_revenue, total_revenue),
             "tickets": opened,
             "tickets_per_account": ratio(opened, n),
             "renewal_rate": renewal[slug],
-            "revenue_growth": _growth(revenue_by[slug]),
+            "revenue_growth": revenue.growth(persona_id),
             "campaign_efficiency": efficiency[slug],
         }
     return {"personas": results}
