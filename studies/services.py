@@ -225,6 +225,7 @@ def schedule_longitudinal_studies(
                     "func": spec.func,
                     "schedule_type": spec.schedule_type,
                     "minutes": spec.minutes,
+                    "cron": spec.cron,
                     "kwargs": spec.kwargs,
                     "repeats": -1,
                 },
@@ -235,21 +236,26 @@ def schedule_longitudinal_studies(
 
 def run_scheduled_study(
     *, study_type: str, frequency_days: int, today: dt.date | None = None
-) -> Study:
-    """One scheduled run: the last `frequency_days` days up to yesterday. Safe to run twice:
-    a study this schedule already completed for the same period is returned, not redone."""
+) -> Study | None:
+    """One daily tick of a schedule: when due, a study of the last `frequency_days` days up to
+    yesterday. Due when this schedule has no completed study yet or its last one ended
+    `frequency_days` or more days before yesterday. Safe to run twice: a study this schedule
+    already completed for the same period is returned, not redone. None when not due."""
     period_end = (today or timezone.localdate()) - dt.timedelta(days=1)
     period_start = period_end - dt.timedelta(days=frequency_days - 1)
     name = schedule_spec(study_type, frequency_days).name
-    done = Study.objects.filter(
-        schedule_name=name,
-        study_type=study_type,
-        period_start=period_start,
-        period_end=period_end,
-        status=Study.Status.COMPLETED,
-    ).first()
-    if done is not None:
-        return done
+    last = (
+        Study.objects.filter(
+            schedule_name=name, study_type=study_type, status=Study.Status.COMPLETED
+        )
+        .order_by("-period_end")
+        .first()
+    )
+    if last is not None:
+        if last.period_end == period_end and last.period_start == period_start:
+            return last
+        if last.period_end + dt.timedelta(days=frequency_days) > period_end:
+            return None
     return request_study(
         study_type=study_type,
         period_start=period_start,

@@ -1,6 +1,7 @@
 """Study services: the status machine, running and failing, queueing, validation, schedules."""
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
@@ -134,18 +135,22 @@ def test_schedules_are_upserted_once_by_name():
     again = services.schedule_longitudinal_studies(["renewal_rate", "revenue_growth"], 7)
     assert [s.pk for s in first] == [s.pk for s in again]
     schedules = Schedule.objects.filter(name__startswith="studies.").order_by("name")
-    assert list(schedules.values_list("name", "func", "minutes", "kwargs", "repeats")) == [
+    assert list(
+        schedules.values_list("name", "func", "schedule_type", "minutes", "kwargs", "repeats")
+    ) == [
         (
             "studies.renewal_rate.every_7d",
             "studies.tasks.run_scheduled_study",
-            10080,
+            "D",
+            None,
             "{'study_type': 'renewal_rate', 'frequency_days': 7}",
             -1,
         ),
         (
             "studies.revenue_growth.every_7d",
             "studies.tasks.run_scheduled_study",
-            10080,
+            "D",
+            None,
             "{'study_type': 'revenue_growth', 'frequency_days': 7}",
             -1,
         ),
@@ -174,6 +179,40 @@ def test_a_scheduled_run_covers_the_last_days_up_to_yesterday_once():
     )
     assert again.pk == study.pk
     assert Study.objects.count() == 1
+
+
+def test_a_scheduled_run_waits_until_the_next_period_is_due():
+    def tick(day):
+        return services.run_scheduled_study(study_type="renewal_rate", frequency_days=7, today=day)
+
+    first = tick(D(2026, 3, 15))
+    assert [tick(D(2026, 3, day)) for day in range(16, 22)] == [None] * 6
+    assert Study.objects.count() == 1
+    second = tick(D(2026, 3, 22))
+    assert (second.period_start, second.period_end) == (D(2026, 3, 15), D(2026, 3, 21))
+    assert second.pk != first.pk
+    # After the worker was down for weeks, the next tick covers the last seven days.
+    late = tick(D(2026, 5, 1))
+    assert (late.period_start, late.period_end) == (D(2026, 4, 24), D(2026, 4, 30))
+
+
+def test_sync_schedules_upserts_the_default_monthly_schedules():
+    from django.core.management import call_command
+
+    call_command("sync_schedules", stdout=io.StringIO())
+    services.schedule_longitudinal_studies(["renewal_rate"], 30)  # the same row, by name
+    second = io.StringIO()
+    call_command("sync_schedules", stdout=second)
+    # The schedules carry kwargs: a second run must not see them as changed.
+    assert ", 0 updated," in second.getvalue()
+    assert sorted(
+        Schedule.objects.filter(name__startswith="studies.").values_list("name", flat=True)
+    ) == [
+        "studies.campaign_efficiency.every_30d",
+        "studies.persona_impact.every_30d",
+        "studies.renewal_rate.every_30d",
+        "studies.revenue_growth.every_30d",
+    ]
 
 
 def _bulk_campaigns(count: int) -> None:

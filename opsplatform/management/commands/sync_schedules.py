@@ -18,7 +18,8 @@ class Command(BaseCommand):
                     "schedule_type": spec.schedule_type,
                     "minutes": spec.minutes,
                     "cron": spec.cron,
-                    "kwargs": spec.kwargs or None,
+                    # django-q2 keeps kwargs as the dict's literal text: compare that text.
+                    "kwargs": repr(spec.kwargs) if spec.kwargs else None,
                     "repeats": -1,
                 }
                 schedule = Schedule.objects.filter(name=spec.name).first()
