@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from opsplatform.admin_changelist import SafeChangeListMixin
 from opsplatform.errors import DomainError
 from studies import charts, metrics, selectors, services
 from studies.definitions import DEFINITIONS
@@ -29,7 +30,7 @@ def _csv_response(studies, filename: str) -> HttpResponse:
 
 
 @admin.register(Study)
-class StudyAdmin(SimpleHistoryAdmin, ModelAdmin):
+class StudyAdmin(SafeChangeListMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = [
         "id",
         "study_type",

@@ -3,7 +3,7 @@ study, list and read them, follow one metric over past runs, schedule longitudin
 
 import ast
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
@@ -16,9 +16,14 @@ from studies.models import Study
 
 router = Router(tags=["studies"])
 
+# Literals, not the model's enums: OpenAPI names an enum after its class, and another app's
+# `Status` would share (and overwrite) the component.
+StudyType = Literal[tuple(Study.Type.values)]  # type: ignore[valid-type]
+StudyStatus = Literal[tuple(Study.Status.values)]  # type: ignore[valid-type]
+
 
 class StudyIn(Input):
-    study_type: Study.Type
+    study_type: StudyType
     period_start: RangeDate
     period_end: RangeDate
     persona_segment: str | None = Field(None, max_length=40, description="A persona slug")
@@ -27,8 +32,8 @@ class StudyIn(Input):
 
 class StudyOut(Schema):
     id: int
-    study_type: Study.Type
-    status: Study.Status
+    study_type: StudyType
+    status: StudyStatus
     period_start: dt.date
     period_end: dt.date
     persona_segment: str | None
@@ -51,8 +56,8 @@ class StudyOut(Schema):
 
 
 class StudyFilters(Schema):
-    study_type: Study.Type | None = None
-    status: Study.Status | None = None
+    study_type: StudyType | None = None
+    status: StudyStatus | None = None
     persona_segment: str | None = Field(
         None, max_length=40, description='A persona slug, or "all" for all-accounts studies'
     )
@@ -61,7 +66,7 @@ class StudyFilters(Schema):
 
 
 class SeriesFilters(Schema):
-    study_type: Study.Type
+    study_type: StudyType
     metric: str = Field(max_length=40)
     persona_segment: str | None = Field(None, max_length=40)
 
@@ -76,14 +81,14 @@ class SeriesPointOut(Schema):
 
 
 class ScheduleIn(Input):
-    study_types: list[Study.Type] = Field(min_length=1, max_length=5)
+    study_types: list[StudyType] = Field(min_length=1, max_length=5)
     frequency_days: int = Field(ge=1, le=services.MAX_FREQUENCY_DAYS)
 
 
 class ScheduleOut(Schema):
     name: str
     func: str
-    minutes: int | None
+    schedule_type: str = Field(description="D: django-q2 fires it daily; due runs only")
     kwargs: dict[str, Any]
     next_run: dt.datetime | None
 
@@ -152,7 +157,7 @@ def study_series(request, filters: Query[SeriesFilters]):
 def schedule_studies(request, payload: ScheduleIn):
     require_perm(request.user, "studies.add_study")
     return services.schedule_longitudinal_studies(
-        [t.value for t in payload.study_types], payload.frequency_days, actor=request.user
+        payload.study_types, payload.frequency_days, actor=request.user
     )
 
 

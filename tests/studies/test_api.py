@@ -176,7 +176,7 @@ def test_schedules_endpoint_upserts(ops_api):
         "studies.persona_impact.every_30d",
     ]
     assert first.json()[0]["kwargs"] == {"study_type": "renewal_rate", "frequency_days": 30}
-    assert first.json()[0]["minutes"] == 43200
+    assert first.json()[0]["schedule_type"] == "D"
     assert Schedule.objects.filter(name__startswith="studies.").count() == 2
     bad = ops_api.post("studies/schedules", {"study_types": ["x"], "frequency_days": 30})
     assert bad.status_code == 422
