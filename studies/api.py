@@ -3,13 +3,14 @@ study, list and read them, follow one metric over past runs, schedule longitudin
 
 import ast
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 from ninja.responses import Status
+from pydantic import StringConstraints
 
-from opsplatform.schemas import Id, Input, Pagination, RangeDate, responses
+from opsplatform.schemas import Id, Input, NoNul, Pagination, RangeDate, responses
 from opsplatform.tenancy import require_perm
 from studies import selectors, services
 from studies.models import Study
@@ -20,13 +21,14 @@ router = Router(tags=["studies"])
 # `Status` would share (and overwrite) the component.
 StudyType = Literal[tuple(Study.Type.values)]  # type: ignore[valid-type]
 StudyStatus = Literal[tuple(Study.Status.values)]  # type: ignore[valid-type]
+Slug = Annotated[str, StringConstraints(max_length=40), NoNul]
 
 
 class StudyIn(Input):
     study_type: StudyType
     period_start: RangeDate
     period_end: RangeDate
-    persona_segment: str | None = Field(None, max_length=40, description="A persona slug")
+    persona_segment: Slug | None = Field(None, description="A persona slug")
     background: bool = Field(False, description="Queue it for the worker (answers 202)")
 
 
@@ -58,8 +60,8 @@ class StudyOut(Schema):
 class StudyFilters(Schema):
     study_type: StudyType | None = None
     status: StudyStatus | None = None
-    persona_segment: str | None = Field(
-        None, max_length=40, description='A persona slug, or "all" for all-accounts studies'
+    persona_segment: Slug | None = Field(
+        None, description='A persona slug, or "all" for all-accounts studies'
     )
     period_from: RangeDate | None = Field(None, description="period_start on or after")
     period_to: RangeDate | None = Field(None, description="period_end on or before")
@@ -67,8 +69,8 @@ class StudyFilters(Schema):
 
 class SeriesFilters(Schema):
     study_type: StudyType
-    metric: str = Field(max_length=40)
-    persona_segment: str | None = Field(None, max_length=40)
+    metric: Slug
+    persona_segment: Slug | None = None
 
 
 class SeriesPointOut(Schema):

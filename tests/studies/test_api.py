@@ -65,6 +65,8 @@ def test_background_answers_202_and_queues(ops_api, django_capture_on_commit_cal
         ({"study_type": "vibes"}, ["body", "study_type"]),
         ({"period_start": "2026-02-30"}, ["body", "period_start"]),
         ({"period_start": "0001-01-01"}, ["body", "period_start"]),
+        ({"persona_segment": "agen\u0000cy"}, ["body", "persona_segment"]),
+        ({"persona_segment": "x" * 41}, ["body", "persona_segment"]),
     ],
 )
 def test_bad_input_answers_422_with_the_field_and_writes_nothing(ops_api, change, loc):
@@ -158,6 +160,11 @@ def test_series_oldest_first_with_personas(ops_api):
             {"study_type": "renewal_rate", "metric": "renewal_rate", "persona_segment": "x"},
             "persona_segment",
         ),
+        (
+            {"study_type": "renewal_rate", "metric": "renewal_rate", "persona_segment": "a\x00"},
+            "persona_segment",
+        ),
+        ({"study_type": "renewal_rate", "metric": "renewal\x00rate"}, "metric"),
     ],
 )
 def test_series_bad_input_answers_422(ops_api, params, loc):
@@ -225,3 +232,9 @@ def test_anonymous_gets_401(anon_api, method, path, data):
 def test_readers_read_but_do_not_run(reader_api, method, path, data, status):
     study = services.conduct_revenue_growth_study(D(2026, 1, 1), D(2026, 1, 31))
     assert _call(reader_api, method, path, data, study.pk).status_code == status
+
+
+def test_list_filter_with_a_nul_answers_422(ops_api):
+    response = ops_api.get("studies", {"persona_segment": "a\x00"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][-1] == "persona_segment"
