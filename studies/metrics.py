@@ -4,8 +4,9 @@ Every study costs a fixed number of queries whatever the data size: the database
 large tables (campaigns, 50M metric rows) down to one row per group, and Python only finishes
 exact arithmetic on those groups. Money is summed as integer cents (`CAST(ROUND(x * 100))`
 is exact on PostgreSQL's numeric and on SQLite's floats, whose cents fit in 53 bits); a
-recognised share `cents * days / duration` stays a `Fraction` until the result, where it is
-rounded once to cents, half up. Rates are those exact fractions as floats.
+recognised share `cents * days / length` stays an exact integer fraction (grouped by campaign
+length, so a total is a short sum) until the result, where it is rounded once to cents, half
+up. Rates follow docs/metrics.md ("Rates").
 """
 
 import datetime as dt
