@@ -351,7 +351,9 @@ def account_revenue(start: dt.date, end: dt.date, segment: Persona | None) -> Re
         .values_list("account_id", "account__persona_id", "length", "current", "previous")
     )
     revenue = Revenue()
-    for account_id, persona_id, length, current, previous in rows.iterator(chunk_size=10000):
+    # A plain cursor, not .iterator(): PostgreSQL plans a named cursor for the first rows and
+    # ran these aggregates 3-4x slower.
+    for account_id, persona_id, length, current, previous in rows:
         revenue.add(account_id, persona_id, int(length), int(current), int(previous))
     return revenue
 
@@ -417,7 +419,7 @@ def campaign_totals(start: dt.date, end: dt.date, segment: Persona | None):
             "campaign__account__persona_id", "spend_cents", "revenue_cents", "conv", "clk", "imp"
         )
     )
-    for persona_id, *sums in rows.iterator(chunk_size=5000):
+    for persona_id, *sums in rows:  # a plain cursor (see account_revenue)
         yield persona_id, *(int(v) for v in sums)
 
 
