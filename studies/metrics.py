@@ -252,6 +252,7 @@ class Revenue:
     def __init__(self):
         self.accounts: dict[int, list] = {}
         self.by_length: dict[int, tuple[dict, dict]] = {}
+        self._by_persona: dict[int, list] | None = None
 
     def add(self, account_id, persona_id, length, current, previous):
         entry = self.accounts.get(account_id)
@@ -286,9 +287,15 @@ class Revenue:
         revenue, previous = self.totals(persona_id)
         growing = flat = shrinking = 0
         rates = Rates()
-        for persona, cn, cd, pn, pd in self.accounts.values():
-            if persona_id is not None and persona != persona_id:
-                continue
+        if persona_id is None:
+            entries = self.accounts.values()
+        else:
+            if self._by_persona is None:
+                self._by_persona = defaultdict(list)
+                for entry in self.accounts.values():
+                    self._by_persona[entry[0]].append(entry)
+            entries = self._by_persona.get(persona_id, [])
+        for _, cn, cd, pn, pd in entries:
             if cn == 0 and pn == 0:
                 continue  # no revenue in either period: not counted
             now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
