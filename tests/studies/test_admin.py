@@ -173,3 +173,12 @@ def test_history_page_lists_the_transitions(ops, growth_runs):
     assert "3 entries" in text  # created (queued), running, completed
     assert "Status: queued &nbsp;&rarr;&nbsp;&nbsp;running" in text
     assert "Status: running &nbsp;&rarr;&nbsp;&nbsp;completed" in text
+
+
+@pytest.mark.parametrize(
+    "query", ["period_end__year=9999", "period_end__year=99999999999999999999999"]
+)
+def test_out_of_range_date_filters_redirect_instead_of_500(ops, query):
+    response = ops.get(reverse(CHANGELIST) + "?" + query)
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
