@@ -46,7 +46,8 @@ def sync_schedules() -> dict[str, int]:
                 "schedule_type": spec.schedule_type,
                 "minutes": spec.minutes,
                 "cron": spec.cron,
-                "kwargs": spec.kwargs or None,
+                # django-q2 keeps kwargs as the dict's literal text: compare that text.
+                "kwargs": repr(spec.kwargs) if spec.kwargs else None,
                 "repeats": -1,
             }
             schedule = Schedule.objects.select_for_update().filter(name=spec.name).first()

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "opsplatform",
     "support",
     "userflows",
+    "studies",
 ]
 
 MIDDLEWARE = [

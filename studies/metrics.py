@@ -1,0 +1,609 @@
+"""The study definitions of docs/metrics.md, computed in the database.
+
+Every study costs a fixed number of queries whatever the data size: the database sums the
+large tables (campaigns, 50M metric rows) down to one row per group, and Python only finishes
+exact arithmetic on those groups. Money is summed as integer cents (`CAST(ROUND(x * 100))`
+is exact on PostgreSQL's numeric and on SQLite's floats, whose cents fit in 53 bits); a
+recognised share `cents * days / length` stays an exact integer fraction (grouped by campaign
+length, so a total is a short sum) until the result, where it is rounded once to cents, half
+up. Rates follow docs/metrics.md ("Rates").
+"""
+
+import datetime as dt
+import math
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from operator import itemgetter
+
+from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DateField,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import ExpressionWrapper
+from django.db.models.functions import Greatest, Least
+
+from opsplatform.models import Account, Campaign, CampaignMetric, Persona
+from support.models import Ticket
+
+Z_95 = 1.959963984540054
+CANCELLED = Campaign.Status.CANCELLED
+
+RENEWAL_KEYS = ["renewal_rate", "total_campaigns", "renewed_campaigns", "ci_low", "ci_high"]
+GROWTH_KEYS = [
+    "revenue",
+    "previous_revenue",
+    "growth_rate",
+    "median_account_growth",
+    "accounts_growing",
+    "accounts_flat",
+    "accounts_shrinking",
+]
+EFFICIENCY_KEYS = [
+    "campaigns",
+    "campaigns_with_spend",
+    "revenue",
+    "spend",
+    "avg_roi",
+    "median_roi",
+    "avg_roas",
+    "pooled_roas",
+    "cpa",
+    "ctr",
+    "conversion_rate",
+]
+PERSONA_KEYS = ["accounts", "revenue_share", "tickets", "tickets_per_account"]
+# The headline keys a series can follow, per study type (money keys are decimal strings).
+SERIES_METRICS = {
+    "renewal_rate": RENEWAL_KEYS,
+    "revenue_growth": GROWTH_KEYS,
+    "campaign_efficiency": EFFICIENCY_KEYS,
+    "persona_impact": PERSONA_KEYS,
+}
+MONEY_KEYS = {"revenue", "previous_revenue", "spend", "cpa"}
+
+
+# --- SQL building blocks that read the same on SQLite and PostgreSQL -------------------------
+
+
+class DaysBetween(Func):
+    """`a - b` in days for two dates: PostgreSQL's `date - date` is an integer; SQLite keeps
+    dates as ISO text, so it goes through `julianday`."""
+
+    arity = 2
+    output_field = IntegerField()
+    template = "(%(expressions)s)"
+    arg_joiner = " - "
+
+    def as_sqlite(self, compiler, conn, **extra):
+        return self.as_sql(
+            compiler,
+            conn,
+            template="CAST(ROUND(julianday(%(expressions)s)) AS INTEGER)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
+class Cents(Func):
+    """A money column as integer cents, exactly (see the module docstring)."""
+
+    arity = 1
+    output_field = BigIntegerField()
+    template = "CAST(ROUND(%(expressions)s * 100) AS BIGINT)"
+
+
+def _date(value: dt.date) -> Value:
+    return Value(value, output_field=DateField())
+
+
+def overlap_days(start: dt.date, end: dt.date):
+    """Days of a campaign inside [start, end] (callers filter to campaigns that overlap)."""
+    return DaysBetween(Least(F("ends_on"), _date(end)), Greatest(F("starts_on"), _date(start))) + 1
+
+
+def campaign_days():
+    return DaysBetween(F("ends_on"), F("starts_on")) + 1
+
+
+def _bigint(expression):
+    return ExpressionWrapper(expression, output_field=BigIntegerField())
+
+
+# --- exact arithmetic and formatting ---------------------------------------------------------
+
+
+def money(cents: Fraction | int | None) -> str | None:
+    """Cents (exact) → a decimal string with two places, rounded half up (away from zero)."""
+    if cents is None:
+        return None
+    value = Fraction(cents)
+    rounded = math.floor(abs(value) + Fraction(1, 2))
+    amount = (Decimal(rounded) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return str(-amount if value < 0 else amount)
+
+
+def ratio(numerator, denominator) -> float | None:
+    """numerator / denominator as the nearest double (ints divide correctly rounded)."""
+    if not denominator:
+        return None
+    if isinstance(numerator, int) and isinstance(denominator, int):
+        return numerator / denominator
+    return float(Fraction(numerator) / Fraction(denominator))
+
+
+class Rates:
+    """Per-item rates num/den (ints, den > 0) with their mean and median as doubles.
+
+    Averaging thousands of exact fractions with unrelated denominators makes numbers with
+    thousands of digits, so each rate becomes its nearest double once, the mean is the
+    correctly rounded `fsum` of those divided by the count, and the median is picked by
+    that order then computed from the exact middle fraction(s)."""
+
+    def __init__(self):
+        self.items: list[tuple[float, int, int]] = []
+
+    def add(self, num: int, den: int) -> None:
+        self.items.append((num / den, num, den))
+
+    def mean(self) -> float | None:
+        return math.fsum(r for r, _, _ in self.items) / len(self.items) if self.items else None
+
+    def median(self) -> float | None:
+        if not self.items:
+            return None
+        ordered = sorted(self.items, key=itemgetter(0))
+        middle = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[middle][0]
+        (_, n1, d1), (_, n2, d2) = ordered[middle - 1], ordered[middle]
+        return (n1 * d2 + n2 * d1) / (2 * d1 * d2)
+
+
+def wilson_interval(successes: int, total: int, z: float = Z_95):
+    """The Wilson score interval of successes/total; (None, None) when total is 0."""
+    if total == 0:
+        return None, None
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# --- segments ---------------------------------------------------------------------------------
+
+
+def personas(segment: Persona | None) -> dict[int, str]:
+    """id → slug of the personas a study breaks down by (one query, or none for a segment)."""
+    if segment is not None:
+        return {segment.id: segment.slug}
+    return dict(Persona.objects.order_by("slug").values_list("id", "slug"))
+
+
+def _live_campaigns(segment: Persona | None):
+    campaigns = Campaign.objects.exclude(status=CANCELLED)
+    if segment is not None:
+        campaigns = campaigns.filter(account__persona_id=segment.id)
+    return campaigns
+
+
+# --- renewal rate -----------------------------------------------------------------------------
+
+
+def _renewal(total: int, renewed: int) -> dict:
+    low, high = wilson_interval(renewed, total)
+    return {
+        "renewal_rate": ratio(renewed, total),
+        "total_campaigns": total,
+        "renewed_campaigns": renewed,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def renewal_rate(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
+    slugs = personas(segment)
+    live_renewal = Q(renewal__isnull=False) & ~Q(renewal__status=CANCELLED)
+    rows = (
+        _live_campaigns(segment)
+        .filter(ends_on__gte=start, ends_on__lte=end)
+        .values("account__persona_id")
+        .annotate(total=Count("id"), renewed=Count("id", filter=live_renewal))
+        .order_by()
+    )
+    per = dict.fromkeys(slugs.values(), (0, 0))
+    for row in rows:
+        per[slugs[row["account__persona_id"]]] = (row["total"], row["renewed"])
+    total = sum(t for t, _ in per.values())
+    renewed = sum(r for _, r in per.values())
+    return {
+        **_renewal(total, renewed),
+        "by_persona": {slug: _renewal(*counts) for slug, counts in per.items()},
+    }
+
+
+# --- revenue and revenue growth ---------------------------------------------------------------
+
+
+def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The same number of days, ending the day before `start`."""
+    days = (end - start).days + 1
+    return start - dt.timedelta(days=days), start - dt.timedelta(days=1)
+
+
+class Revenue:
+    """Recognised revenue of a set of accounts in a period and the previous one, exact.
+
+    `accounts`: per account [persona id, current num, den, previous num, den] in cents;
+    `by_length`: per persona, campaign length -> summed `cents * days inside` for each
+    period, so a total is a short exact sum over the distinct lengths."""
+
+    def __init__(self):
+        self.accounts: dict[int, list] = {}
+        self.by_length: dict[int, tuple[dict, dict]] = {}
+        self._by_persona: dict[int, list] | None = None
+
+    def add(self, account_id, persona_id, length, current, previous):
+        entry = self.accounts.get(account_id)
+        if entry is None:
+            self.accounts[account_id] = [persona_id, current, length, previous, length]
+        else:
+            entry[1] = entry[1] * length + current * entry[2]
+            entry[2] *= length
+            entry[3] = entry[3] * length + previous * entry[4]
+            entry[4] *= length
+        current_sums, previous_sums = self.by_length.setdefault(persona_id, ({}, {}))
+        current_sums[length] = current_sums.get(length, 0) + current
+        previous_sums[length] = previous_sums.get(length, 0) + previous
+
+    def totals(self, persona_id: int | None = None) -> tuple[Fraction, Fraction]:
+        """(current, previous) exact cents of one persona, or of everyone."""
+        groups = (
+            list(self.by_length.values())
+            if persona_id is None
+            else [self.by_length.get(persona_id, ({}, {}))]
+        )
+        current: dict[int, int] = defaultdict(int)
+        previous: dict[int, int] = defaultdict(int)
+        for current_sums, previous_sums in groups:
+            for length, value in current_sums.items():
+                current[length] += value
+            for length, value in previous_sums.items():
+                previous[length] += value
+        return _exact(current), _exact(previous)
+
+    def growth(self, persona_id: int | None = None) -> dict:
+        revenue, previous = self.totals(persona_id)
+        growing = flat = shrinking = 0
+        rates = Rates()
+        if persona_id is None:
+            entries = self.accounts.values()
+        else:
+            if self._by_persona is None:
+                self._by_persona = defaultdict(list)
+                for entry in self.accounts.values():
+                    self._by_persona[entry[0]].append(entry)
+            entries = self._by_persona.get(persona_id, [])
+        for _, cn, cd, pn, pd in entries:
+            if cn == 0 and pn == 0:
+                continue  # no revenue in either period: not counted
+            now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
+            if now > before:
+                growing += 1
+            elif now < before:
+                shrinking += 1
+            else:
+                flat += 1
+            if pn > 0:
+                rates.add(now - before, before)
+        return {
+            "revenue": money(revenue),
+            "previous_revenue": money(previous),
+            "growth_rate": float((revenue - previous) / previous) if previous else None,
+            "median_account_growth": rates.median(),
+            "accounts_growing": growing,
+            "accounts_flat": flat,
+            "accounts_shrinking": shrinking,
+        }
+
+
+def _exact(sums_by_length: dict[int, int]) -> Fraction:
+    return sum((Fraction(total, length) for length, total in sums_by_length.items()), Fraction(0))
+
+
+def account_revenue(start: dt.date, end: dt.date, segment: Persona | None) -> Revenue:
+    """Recognised revenue per account for the period and the previous one, for every account
+    with a live campaign overlapping either. One query: the database sums
+    `cents * days inside` per account and campaign length; the division by the length stays
+    exact in Python (integers)."""
+    prev_start, prev_end = previous_period(start, end)
+    in_current = Q(starts_on__lte=end, ends_on__gte=start)
+    in_previous = Q(starts_on__lte=prev_end, ends_on__gte=prev_start)
+    rows = (
+        _live_campaigns(segment)
+        .filter(starts_on__lte=end, ends_on__gte=prev_start)
+        .annotate(cents=Cents("deal_value"), length=campaign_days())
+        .values("account_id", "account__persona_id", "length")
+        .annotate(
+            current=Sum(
+                Case(
+                    When(in_current, then=_bigint(F("cents") * overlap_days(start, end))),
+                    default=Value(0),
+                    output_field=BigIntegerField(),
+                )
+            ),
+            previous=Sum(
+                Case(
+                    When(
+                        in_previous,
+                        then=_bigint(F("cents") * overlap_days(prev_start, prev_end)),
+                    ),
+                    default=Value(0),
+                    output_field=BigIntegerField(),
+                )
+            ),
+        )
+        .order_by()
+        .values_list("account_id", "account__persona_id", "length", "current", "previous")
+    )
+    revenue = Revenue()
+    # A plain cursor, not .iterator(): PostgreSQL plans a named cursor for the first rows and
+    # ran these aggregates 3-4x slower.
+    for account_id, persona_id, length, current, previous in rows:
+        revenue.add(account_id, persona_id, int(length), int(current), int(previous))
+    return revenue
+
+
+def revenue_growth(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
+    slugs = personas(segment)
+    revenue = account_revenue(start, end, segment)
+    return {
+        **revenue.growth(None),
+        "by_persona": {slug: revenue.growth(pid) for pid, slug in slugs.items()},
+    }
+
+
+# --- campaign efficiency ----------------------------------------------------------------------
+
+
+def _efficiency(campaigns: list[tuple]) -> dict:
+    """campaigns: (spend cents, revenue cents, conversions, clicks, impressions) each."""
+    spend = sum(c[0] for c in campaigns)
+    revenue = sum(c[1] for c in campaigns)
+    conversions = sum(c[2] for c in campaigns)
+    clicks = sum(c[3] for c in campaigns)
+    impressions = sum(c[4] for c in campaigns)
+    rois, roases = Rates(), Rates()
+    for s, v, *_ in campaigns:
+        if s > 0:
+            rois.add(v - s, s)
+            roases.add(v, s)
+    return {
+        "campaigns": len(campaigns),
+        "campaigns_with_spend": len(rois.items),
+        "revenue": money(revenue),
+        "spend": money(spend),
+        "avg_roi": rois.mean(),
+        "median_roi": rois.median(),
+        "avg_roas": roases.mean(),
+        "pooled_roas": ratio(revenue, spend),
+        "cpa": money(Fraction(spend, conversions)) if conversions else None,
+        "ctr": ratio(clicks, impressions),
+        "conversion_rate": ratio(conversions, clicks),
+    }
+
+
+def campaign_totals(start: dt.date, end: dt.date, segment: Persona | None):
+    """(persona id, spend cents, revenue cents, conversions, clicks, impressions) per live
+    campaign with a metric row dated in the period: one grouped query over the metric table."""
+    rows = CampaignMetric.objects.filter(date__gte=start, date__lte=end).exclude(
+        campaign__status=CANCELLED
+    )
+    if segment is not None:
+        rows = rows.filter(campaign__account__persona_id=segment.id)
+    rows = (
+        rows.values("campaign_id", "campaign__account__persona_id")
+        .annotate(
+            spend_cents=Sum(Cents("spend")),
+            revenue_cents=Sum(Cents("revenue")),
+            conv=Sum("conversions"),
+            clk=Sum("clicks"),
+            imp=Sum("impressions"),
+        )
+        .order_by()
+        .values_list(
+            "campaign__account__persona_id", "spend_cents", "revenue_cents", "conv", "clk", "imp"
+        )
+    )
+    for persona_id, *sums in rows:  # a plain cursor (see account_revenue)
+        yield persona_id, *(int(v) for v in sums)
+
+
+def campaign_efficiency(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
+    slugs = personas(segment)
+    per: dict[str, list] = {slug: [] for slug in slugs.values()}
+    for persona_id, *sums in campaign_totals(start, end, segment):
+        per[slugs[persona_id]].append(tuple(sums))
+    everyone = [c for campaigns in per.values() for c in campaigns]
+    return {
+        **_efficiency(everyone),
+        "by_persona": {slug: _efficiency(campaigns) for slug, campaigns in per.items()},
+    }
+
+
+# --- persona impact ---------------------------------------------------------------------------
+
+
+def tickets_opened(start: dt.date, end: dt.date, segment: Persona | None) -> dict[int, int]:
+    """persona id → support tickets of its accounts created in the period (UTC days)."""
+    since = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    tickets = Ticket.objects.filter(
+        account__isnull=False, created_at__gte=since, created_at__lt=until
+    )
+    if segment is not None:
+        tickets = tickets.filter(account__persona_id=segment.id)
+    return dict(
+        tickets.values("account__persona_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("account__persona_id", "n")
+    )
+
+
+def persona_impact(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
+    slugs = personas(segment)
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    accounts = Account.objects.filter(created_at__lt=until)
+    if segment is not None:
+        accounts = accounts.filter(persona_id=segment.id)
+    account_counts = dict(
+        accounts.values("persona_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("persona_id", "n")
+    )
+    tickets = tickets_opened(start, end, segment)
+    renewal = renewal_rate(start, end, segment)["by_persona"]
+    revenue = account_revenue(start, end, segment)
+    total_revenue, _ = revenue.totals()
+    efficiency = campaign_efficiency(start, end, segment)["by_persona"]
+    results = {}
+    for persona_id, slug in slugs.items():
+        n = account_counts.get(persona_id, 0)
+        opened = tickets.get(persona_id, 0)
+        persona_revenue, _ = revenue.totals(persona_id)
+        results[slug] = {
+            "accounts": n,
+            "revenue_share": ratio(persona_revenue, total_revenue),
+            "tickets": opened,
+            "tickets_per_account": ratio(opened, n),
+            "renewal_rate": renewal[slug],
+            "revenue_growth": revenue.growth(persona_id),
+            "campaign_efficiency": efficiency[slug],
+        }
+    return {"personas": results}
+
+
+# --- revenue cohorts --------------------------------------------------------------------------
+
+
+def months_between(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The calendar months from `start`'s month to `end`'s month, as (first day, last day)."""
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        following = dt.date(year + month // 12, month % 12 + 1, 1)
+        months.append((dt.date(year, month, 1), following - dt.timedelta(days=1)))
+        year, month = following.year, following.month
+    return months
+
+
+def _cohort_sql(vendor: str, month_count: int, segmented: bool) -> str:
+    if vendor == "postgresql":
+        date, least, greatest = "CAST(%s AS date)", "LEAST", "GREATEST"
+
+        def days(a, b):
+            return f"({a} - {b})"
+    else:
+        date, least, greatest = "%s", "MIN", "MAX"
+
+        def days(a, b):
+            return f"CAST(ROUND(julianday({a}) - julianday({b})) AS INTEGER)"
+
+    values = ", ".join(f"(%s, {date}, {date})" for _ in range(month_count))
+    segment = "AND a.persona_id = %s" if segmented else ""
+    inside = days(f"{least}(l.ends_on, m.m_end)", f"{greatest}(l.starts_on, m.m_start)")
+    # Only fixed SQL fragments and model table names are interpolated; values are parameters.
+    return f"""
+        WITH months(idx, m_start, m_end) AS (VALUES {values}),
+        live AS (
+            SELECT c.account_id, c.starts_on, c.ends_on,
+                   CAST(ROUND(c.deal_value * 100) AS BIGINT) AS cents
+            FROM {Campaign._meta.db_table} c
+            JOIN {Account._meta.db_table} a ON a.id = c.account_id
+            WHERE c.status <> %s {segment}
+        ),
+        firsts AS (SELECT account_id, MIN(starts_on) AS first_on FROM live GROUP BY account_id),
+        cohort AS (
+            SELECT f.account_id, m.idx AS cohort_idx
+            FROM firsts f JOIN months m ON f.first_on >= m.m_start AND f.first_on <= m.m_end
+        ),
+        pieces AS (
+            SELECT co.cohort_idx, m.idx AS month_idx, l.account_id,
+                   {days("l.ends_on", "l.starts_on")} + 1 AS length,
+                   l.cents * ({inside} + 1) AS num
+            FROM live l
+            JOIN cohort co ON co.account_id = l.account_id
+            JOIN months m ON m.idx >= co.cohort_idx
+                         AND l.starts_on <= m.m_end AND l.ends_on >= m.m_start
+        )
+        SELECT 'r', cohort_idx, month_idx, length, SUM(num)
+        FROM pieces GROUP BY cohort_idx, month_idx, length
+        UNION ALL
+        SELECT 'l', cohort_idx, month_idx, 0, COUNT(DISTINCT account_id)
+        FROM pieces WHERE num > 0 GROUP BY cohort_idx, month_idx
+        UNION ALL
+        SELECT 'a', cohort_idx, 0, 0, COUNT(*) FROM cohort GROUP BY cohort_idx
+    """  # noqa: S608
+
+
+def revenue_cohorts(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
+    """Accounts by the month of their first live campaign's start, for the months of the
+    period; each followed month by month to the period's last month (one query)."""
+    months = months_between(start, end)
+    params: list = []
+    for idx, (first, last) in enumerate(months):
+        params += [idx, first, last]
+    params.append(CANCELLED.value)
+    if segment is not None:
+        params.append(segment.id)
+    sql = _cohort_sql(connection.vendor, len(months), segment is not None)
+    revenue: dict[tuple[int, int], Fraction] = defaultdict(Fraction)
+    active: dict[tuple[int, int], int] = {}
+    sizes: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for kind, cohort, month, length, value in cursor.fetchall():
+            if kind == "r":
+                revenue[cohort, month] += Fraction(int(value), int(length))
+            elif kind == "l":
+                active[cohort, month] = int(value)
+            else:
+                sizes[cohort] = int(value)
+    cohorts = []
+    for cohort in sorted(sizes):
+        base = revenue.get((cohort, cohort), Fraction(0))
+        followed = range(cohort, len(months))
+        cohorts.append(
+            {
+                "cohort": months[cohort][0].strftime("%Y-%m"),
+                "accounts": sizes[cohort],
+                "revenue": [money(revenue.get((cohort, m), 0)) for m in followed],
+                "revenue_retention": [ratio(revenue.get((cohort, m), 0), base) for m in followed],
+                "logo_retention": [
+                    ratio(active.get((cohort, m), 0), sizes[cohort]) for m in followed
+                ],
+            }
+        )
+    return {"cohorts": cohorts}
+
+
+COMPUTE = {
+    "renewal_rate": renewal_rate,
+    "revenue_growth": revenue_growth,
+    "campaign_efficiency": campaign_efficiency,
+    "persona_impact": persona_impact,
+    "revenue_cohorts": revenue_cohorts,
+}

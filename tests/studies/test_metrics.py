@@ -1,0 +1,466 @@
+"""Each definition of docs/metrics.md on hand-built data with answers worked out by hand.
+
+Money is compared as exact decimal strings; rates as the exact fraction's float (written
+out as the fraction we computed by hand) with `==`, or to 1e-12 for the Wilson interval."""
+
+import datetime as dt
+from fractions import Fraction
+
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from opsplatform.models import Campaign
+from studies import metrics
+from studies.models import Study
+from studies.services import (
+    conduct_campaign_efficiency_study,
+    conduct_persona_impact_study,
+    conduct_renewal_rate_study,
+    conduct_revenue_cohort_study,
+    conduct_revenue_growth_study,
+)
+from tests.studies.factories import D, account_of_persona, campaign, metric
+
+pytestmark = pytest.mark.django_db
+CANCELLED = Campaign.Status.CANCELLED
+EMPTY_RENEWAL = {
+    "renewal_rate": None,
+    "total_campaigns": 0,
+    "renewed_campaigns": 0,
+    "ci_low": None,
+    "ci_high": None,
+}
+
+
+def wilson(successes, total):
+    low, high = proportion_confint(successes, total, alpha=0.05, method="wilson")
+    return float(low), float(high)
+
+
+# --- renewal rate -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def renewal_data():
+    """January 2026. Eligible: a1 (ends on the first day, renewed by a campaign created after
+    the period), a2 (ends on the last day, not renewed), a6 (its only renewal is cancelled),
+    b1 (renewed). Not eligible: a3 (ends the day before), a4 (the day after), a5 (cancelled)."""
+    a = account_of_persona("solo_podcaster")
+    b = account_of_persona("podcast_network")
+    a1 = campaign(a, D(2025, 12, 1), D(2026, 1, 1))
+    campaign(a, D(2026, 2, 1), D(2026, 2, 28), renewed_from=a1)
+    campaign(a, D(2026, 1, 2), D(2026, 1, 31))  # a2
+    a3 = campaign(a, D(2025, 12, 1), D(2025, 12, 31))
+    campaign(a, D(2026, 1, 1), D(2026, 1, 31), renewed_from=a3)  # ends in period: eligible too
+    campaign(a, D(2026, 1, 5), D(2026, 2, 1))  # a4
+    campaign(a, D(2026, 1, 5), D(2026, 1, 15), status=CANCELLED)  # a5
+    a6 = campaign(a, D(2026, 1, 1), D(2026, 1, 20))
+    campaign(a, D(2026, 1, 21), D(2026, 3, 1), status=CANCELLED, renewed_from=a6)
+    b1 = campaign(b, D(2026, 1, 1), D(2026, 1, 10))
+    campaign(b, D(2026, 1, 11), D(2026, 3, 10), renewed_from=b1)
+
+
+def test_renewal_rate_counts_edges_late_renewals_and_skips_cancelled(renewal_data):
+    study = conduct_renewal_rate_study(D(2026, 1, 1), D(2026, 1, 31))
+
+    # Eligible: a1, a2, a3's renewal, a6 (solo) and b1 (network) = 5; renewed: a1, b1 = 2.
+    results = study.results
+    assert study.status == Study.Status.COMPLETED
+    assert results["total_campaigns"] == 5
+    assert results["renewed_campaigns"] == 2
+    assert results["renewal_rate"] == 2 / 5
+    low, high = wilson(2, 5)
+    assert results["ci_low"] == pytest.approx(low, abs=1e-12)
+    assert results["ci_high"] == pytest.approx(high, abs=1e-12)
+    solo = results["by_persona"]["solo_podcaster"]
+    assert (solo["total_campaigns"], solo["renewed_campaigns"], solo["renewal_rate"]) == (
+        4,
+        1,
+        1 / 4,
+    )
+    assert solo["ci_low"] == pytest.approx(wilson(1, 4)[0], abs=1e-12)
+    assert solo["ci_high"] == pytest.approx(wilson(1, 4)[1], abs=1e-12)
+    network = results["by_persona"]["podcast_network"]
+    assert (network["total_campaigns"], network["renewed_campaigns"]) == (1, 1)
+    assert network["renewal_rate"] == 1.0
+    assert network["ci_low"] == pytest.approx(wilson(1, 1)[0], abs=1e-12)
+    assert network["ci_high"] == pytest.approx(wilson(1, 1)[1], abs=1e-12)
+    # One persona empty: nulls and zeros, not errors.
+    assert results["by_persona"]["agency"] == EMPTY_RENEWAL
+    assert results["by_persona"]["brand"] == EMPTY_RENEWAL
+
+
+def test_renewal_rate_segment_keeps_only_that_persona(renewal_data):
+    results = conduct_renewal_rate_study(D(2026, 1, 1), D(2026, 1, 31), "podcast_network").results
+    assert (results["total_campaigns"], results["renewed_campaigns"]) == (1, 1)
+    assert list(results["by_persona"]) == ["podcast_network"]
+
+
+@pytest.mark.parametrize(("successes", "total"), [(0, 1), (1, 1), (3, 7), (50, 120), (0, 40)])
+def test_wilson_interval_matches_statsmodels(successes, total):
+    low, high = metrics.wilson_interval(successes, total)
+    expected_low, expected_high = wilson(successes, total)
+    assert low == pytest.approx(expected_low, abs=1e-12)
+    assert high == pytest.approx(expected_high, abs=1e-12)
+
+
+def test_no_campaigns_give_nulls_and_zeros_for_every_study():
+    start, end = D(2030, 1, 1), D(2030, 1, 31)
+    assert conduct_renewal_rate_study(start, end).results == {
+        **EMPTY_RENEWAL,
+        "by_persona": dict.fromkeys(
+            ("agency", "brand", "podcast_network", "solo_podcaster"), EMPTY_RENEWAL
+        ),
+    }
+    growth = conduct_revenue_growth_study(start, end).results
+    assert {k: v for k, v in growth.items() if k != "by_persona"} == {
+        "revenue": "0.00",
+        "previous_revenue": "0.00",
+        "growth_rate": None,
+        "median_account_growth": None,
+        "accounts_growing": 0,
+        "accounts_flat": 0,
+        "accounts_shrinking": 0,
+    }
+    efficiency = conduct_campaign_efficiency_study(start, end).results
+    assert {k: v for k, v in efficiency.items() if k != "by_persona"} == {
+        "campaigns": 0,
+        "campaigns_with_spend": 0,
+        "revenue": "0.00",
+        "spend": "0.00",
+        "avg_roi": None,
+        "median_roi": None,
+        "avg_roas": None,
+        "pooled_roas": None,
+        "cpa": None,
+        "ctr": None,
+        "conversion_rate": None,
+    }
+    assert conduct_revenue_cohort_study(start, end).results == {"cohorts": []}
+    impact = conduct_persona_impact_study(start, end).results["personas"]["brand"]
+    assert (impact["accounts"], impact["revenue_share"], impact["tickets"]) == (0, None, 0)
+    assert impact["tickets_per_account"] is None
+
+
+# --- revenue and growth -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def growth_data():
+    """Period 1-10 March 2026 (10 days); the previous period is 19-28 February."""
+    a = account_of_persona("solo_podcaster")
+    campaign(a, D(2026, 2, 25), D(2026, 3, 4), "100.00")  # 8 days: 4 before (50), 4 in (50)
+    campaign(a, D(2026, 3, 10), D(2026, 3, 12), "100.00")  # 1 of 3 days in: 100/3
+    campaign(a, D(2026, 3, 10), D(2026, 3, 12), "100.00")  # again 100/3: A = 350/3 exactly
+    b = account_of_persona("podcast_network")
+    campaign(b, D(2026, 2, 19), D(2026, 3, 10), "1000.00")  # 20 days: 500 before, 500 in
+    c = account_of_persona("solo_podcaster")
+    campaign(c, D(2026, 2, 19), D(2026, 2, 19), "10.00")  # previous only
+    campaign(c, D(2026, 3, 1), D(2026, 3, 10), "99999.00", status=CANCELLED)
+    d = account_of_persona("agency")
+    campaign(d, D(2026, 3, 10), D(2026, 3, 11), "0.01")  # half a cent: 0.005
+    e = account_of_persona("brand")
+    campaign(e, D(2026, 3, 11), D(2026, 3, 20), "500.00")  # after the period: nothing
+    campaign(e, D(2026, 2, 1), D(2026, 2, 18), "500.00")  # before the previous period
+
+
+def test_revenue_growth_is_exact_and_rounded_once(growth_data):
+    results = conduct_revenue_growth_study(D(2026, 3, 1), D(2026, 3, 10)).results
+
+    # 350/3 + 500 + 0 + 1/200 = 370003/600 = 616.67166…; rounding each campaign first would
+    # give 50 + 33.33 + 33.33 + 500 + 0.01 = 616.67 too, but the solo persona shows the gap.
+    assert results["revenue"] == "616.67"
+    assert results["previous_revenue"] == "560.00"
+    assert results["growth_rate"] == float(Fraction(370003, 600) / 560 - 1)
+    assert results["growth_rate"] == float(Fraction(34003, 336000))
+    # A grows (350/3 vs 50), B is flat, C shrinks, D grows from nothing; E has none.
+    assert (
+        results["accounts_growing"],
+        results["accounts_flat"],
+        results["accounts_shrinking"],
+    ) == (2, 1, 1)
+    # Growth of accounts with previous revenue: A 4/3, B 0, C -1 → median 0.
+    assert results["median_account_growth"] == 0.0
+
+    solo = results["by_persona"]["solo_podcaster"]
+    assert solo == {
+        "revenue": "116.67",  # 350/3, where per-campaign rounding gives 116.66
+        "previous_revenue": "60.00",
+        "growth_rate": float(Fraction(17, 18)),
+        "median_account_growth": float(Fraction(1, 6)),  # median of 4/3 and -1
+        "accounts_growing": 1,
+        "accounts_flat": 0,
+        "accounts_shrinking": 1,
+    }
+    assert results["by_persona"]["podcast_network"] == {
+        "revenue": "500.00",
+        "previous_revenue": "500.00",
+        "growth_rate": 0.0,
+        "median_account_growth": 0.0,
+        "accounts_growing": 0,
+        "accounts_flat": 1,
+        "accounts_shrinking": 0,
+    }
+    assert results["by_persona"]["agency"] == {
+        "revenue": "0.01",  # 0.005 rounded half up
+        "previous_revenue": "0.00",
+        "growth_rate": None,
+        "median_account_growth": None,
+        "accounts_growing": 1,
+        "accounts_flat": 0,
+        "accounts_shrinking": 0,
+    }
+    assert results["by_persona"]["brand"] == {
+        "revenue": "0.00",
+        "previous_revenue": "0.00",
+        "growth_rate": None,
+        "median_account_growth": None,
+        "accounts_growing": 0,
+        "accounts_flat": 0,
+        "accounts_shrinking": 0,
+    }
+
+
+def test_previous_period_has_the_same_length_and_ends_the_day_before():
+    assert metrics.previous_period(D(2026, 3, 1), D(2026, 3, 10)) == (
+        D(2026, 2, 19),
+        D(2026, 2, 28),
+    )
+    assert metrics.previous_period(D(2024, 3, 1), D(2024, 3, 1)) == (
+        D(2024, 2, 29),
+        D(2024, 2, 29),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [
+        (Fraction(1, 2), "0.01"),
+        (Fraction(-1, 2), "-0.01"),
+        (Fraction(49999, 100000), "0.00"),
+        (Fraction(250), "2.50"),
+        (Fraction(35000, 3), "116.67"),
+        (0, "0.00"),
+    ],
+)
+def test_money_rounds_half_up_only_at_the_end(cents, text):
+    assert metrics.money(cents) == text
+
+
+# --- campaign efficiency ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def efficiency_data():
+    """April 2026. g1: rows on both edges (and outside them); g2: zero spend; g3 loses money;
+    g4 is cancelled; g5 spends three cents and earns nothing."""
+    a = account_of_persona("solo_podcaster")
+    b = account_of_persona("podcast_network")
+    c = account_of_persona("solo_podcaster")
+    g1 = campaign(a, D(2026, 3, 1), D(2026, 5, 31))
+    metric(g1, D(2026, 3, 31), spend="999.00", revenue="1.00", impressions=5, clicks=5)
+    metric(
+        g1,
+        D(2026, 4, 1),
+        spend="10.00",
+        revenue="30.00",
+        impressions=1000,
+        clicks=10,
+        conversions=1,
+    )
+    metric(
+        g1,
+        D(2026, 4, 30),
+        spend="20.00",
+        revenue="15.00",
+        impressions=1000,
+        clicks=30,
+        conversions=2,
+    )
+    metric(g1, D(2026, 5, 1), spend="999.00", revenue="1.00", impressions=5, clicks=5)
+    g2 = campaign(b, D(2026, 4, 1), D(2026, 4, 30))
+    metric(g2, D(2026, 4, 15), revenue="50.00", impressions=500)
+    g3 = campaign(a, D(2026, 4, 1), D(2026, 4, 30))
+    metric(g3, D(2026, 4, 10), spend="10.00", revenue="5.00", impressions=100, clicks=5)
+    g4 = campaign(a, D(2026, 4, 1), D(2026, 4, 30), status=CANCELLED)
+    metric(
+        g4,
+        D(2026, 4, 10),
+        spend="500.00",
+        revenue="9000.00",
+        impressions=9,
+        clicks=9,
+        conversions=9,
+    )
+    g5 = campaign(c, D(2026, 4, 1), D(2026, 4, 30))
+    metric(g5, D(2026, 4, 20), spend="0.03")
+
+
+def test_campaign_efficiency(efficiency_data):
+    results = conduct_campaign_efficiency_study(D(2026, 4, 1), D(2026, 4, 30)).results
+    # S, V: g1 30.00/45.00 (ROI 1/2, ROAS 3/2), g2 0/50.00, g3 10.00/5.00 (-1/2, 1/2),
+    # g5 0.03/0 (-1, 0).
+    headline = {k: v for k, v in results.items() if k != "by_persona"}
+    assert headline == {
+        "campaigns": 4,
+        "campaigns_with_spend": 3,
+        "revenue": "100.00",
+        "spend": "40.03",
+        "avg_roi": float(Fraction(1, 2) - Fraction(1, 2) - 1) / 3,
+        "median_roi": -0.5,
+        "avg_roas": float(Fraction(2, 3)),
+        "pooled_roas": float(Fraction(10000, 4003)),
+        "cpa": "13.34",  # 40.03 / 3 = 13.3433…
+        "ctr": float(Fraction(45, 2600)),
+        "conversion_rate": float(Fraction(3, 45)),
+    }
+    assert results["by_persona"]["solo_podcaster"] == {
+        "campaigns": 3,
+        "campaigns_with_spend": 3,
+        "revenue": "50.00",
+        "spend": "40.03",
+        "avg_roi": float(Fraction(-1, 3)),
+        "median_roi": -0.5,
+        "avg_roas": float(Fraction(2, 3)),
+        "pooled_roas": float(Fraction(5000, 4003)),
+        "cpa": "13.34",
+        "ctr": float(Fraction(45, 2100)),
+        "conversion_rate": float(Fraction(3, 45)),
+    }
+    # Zero spend: the campaign counts, its ROI and ROAS do not exist.
+    assert results["by_persona"]["podcast_network"] == {
+        "campaigns": 1,
+        "campaigns_with_spend": 0,
+        "revenue": "50.00",
+        "spend": "0.00",
+        "avg_roi": None,
+        "median_roi": None,
+        "avg_roas": None,
+        "pooled_roas": None,
+        "cpa": None,
+        "ctr": 0.0,
+        "conversion_rate": None,
+    }
+    assert results["by_persona"]["agency"] == {
+        "campaigns": 0,
+        "campaigns_with_spend": 0,
+        "revenue": "0.00",
+        "spend": "0.00",
+        "avg_roi": None,
+        "median_roi": None,
+        "avg_roas": None,
+        "pooled_roas": None,
+        "cpa": None,
+        "ctr": None,
+        "conversion_rate": None,
+    }
+
+
+# --- persona impact ---------------------------------------------------------------------------
+
+
+def test_persona_impact(growth_data):
+    from opsplatform.models import Account
+    from support.models import Ticket
+    from tests.support.factories import make_ticket
+
+    Account.objects.update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    account_of_persona("agency")  # created now, after the period: not counted
+    network = Campaign.objects.get(deal_value="1000.00").account
+    inside = make_ticket(account=network)
+    outside = make_ticket(account=network)
+    Ticket.objects.filter(pk=inside.pk).update(
+        created_at=dt.datetime(2026, 3, 10, 23, 59, tzinfo=dt.UTC)
+    )
+    Ticket.objects.filter(pk=outside.pk).update(
+        created_at=dt.datetime(2026, 3, 11, 0, 0, tzinfo=dt.UTC)
+    )
+
+    personas = conduct_persona_impact_study(D(2026, 3, 1), D(2026, 3, 10)).results["personas"]
+
+    assert sorted(personas) == ["agency", "brand", "podcast_network", "solo_podcaster"]
+    assert {slug: p["accounts"] for slug, p in personas.items()} == {
+        "agency": 1,
+        "brand": 1,
+        "podcast_network": 1,
+        "solo_podcaster": 2,
+    }
+    solo = personas["solo_podcaster"]
+    assert (solo["tickets"], solo["tickets_per_account"]) == (0, 0.0)
+    assert solo["revenue_share"] == float(Fraction(350, 3) / Fraction(370003, 600))
+    assert solo["revenue_growth"]["revenue"] == "116.67"
+    assert personas["podcast_network"]["tickets"] == 1
+    assert personas["podcast_network"]["tickets_per_account"] == 1.0
+    assert personas["podcast_network"]["revenue_share"] == float(500 / Fraction(370003, 600))
+    assert personas["brand"]["revenue_share"] == 0.0
+    assert personas["agency"]["renewal_rate"] == EMPTY_RENEWAL
+    assert personas["podcast_network"]["campaign_efficiency"]["campaigns"] == 0
+
+
+# --- revenue cohorts --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cohort_data():
+    p = account_of_persona("solo_podcaster")
+    campaign(p, D(2026, 1, 10), D(2026, 2, 8), "300.00")  # 30 days: Jan 22 (220), Feb 8 (80)
+    campaign(p, D(2026, 3, 1), D(2026, 3, 31), "31.00")
+    q = account_of_persona("podcast_network")
+    campaign(q, D(2026, 1, 20), D(2026, 1, 29), "100.00")
+    r = account_of_persona("agency")
+    campaign(r, D(2026, 2, 15), D(2026, 2, 20), "0.00")  # a cohort with no month-0 revenue
+    campaign(r, D(2026, 3, 5), D(2026, 3, 6), "10.00")
+    s = account_of_persona("brand")
+    campaign(s, D(2025, 12, 1), D(2026, 1, 31), "62.00")  # first month before the period
+    t = account_of_persona("brand")
+    campaign(t, D(2026, 1, 5), D(2026, 1, 6), "70.00", status=CANCELLED)
+    campaign(t, D(2026, 3, 3), D(2026, 3, 3), "5.00")
+
+
+def test_revenue_cohorts(cohort_data):
+    results = conduct_revenue_cohort_study(D(2026, 1, 1), D(2026, 3, 31)).results
+    assert results == {
+        "cohorts": [
+            {
+                "cohort": "2026-01",
+                "accounts": 2,
+                "revenue": ["320.00", "80.00", "31.00"],
+                "revenue_retention": [1.0, 0.25, float(Fraction(31, 320))],
+                "logo_retention": [1.0, 0.5, 0.5],
+            },
+            {
+                "cohort": "2026-02",
+                "accounts": 1,
+                "revenue": ["0.00", "10.00"],
+                "revenue_retention": [None, None],
+                "logo_retention": [0.0, 1.0],
+            },
+            {
+                "cohort": "2026-03",
+                "accounts": 1,
+                "revenue": ["5.00"],
+                "revenue_retention": [1.0],
+                "logo_retention": [1.0],
+            },
+        ]
+    }
+
+
+def test_revenue_cohorts_of_a_segment(cohort_data):
+    results = conduct_revenue_cohort_study(D(2026, 1, 1), D(2026, 3, 31), "agency").results
+    assert [c["cohort"] for c in results["cohorts"]] == ["2026-02"]
+    assert (
+        conduct_revenue_cohort_study(D(2026, 1, 1), D(2026, 3, 31), "brand").results["cohorts"][0][
+            "cohort"
+        ]
+        == "2026-03"
+    )
+
+
+def test_months_between_covers_whole_calendar_months():
+    assert metrics.months_between(D(2025, 11, 15), D(2026, 2, 1)) == [
+        (D(2025, 11, 1), D(2025, 11, 30)),
+        (D(2025, 12, 1), D(2025, 12, 31)),
+        (D(2026, 1, 1), D(2026, 1, 31)),
+        (D(2026, 2, 1), D(2026, 2, 28)),
+    ]
