@@ -84,7 +84,7 @@ def notify_rollback(*, deployment_id: int) -> bool:
                 to=recipients,
                 headers={"Auto-Submitted": "auto-generated"},
             ).send()
-        deployment.rollback_notified_at = timezone.now()
-        deployment.save(update_fields=["rollback_notified_at"])
+        # Bookkeeping, not a change a person made: no history row.
+        Deployment.objects.filter(pk=deployment.pk).update(rollback_notified_at=timezone.now())
     post_webhook(text)
     return True

@@ -134,6 +134,17 @@ def create_deployment(
     return deployment
 
 
+def _require(deployment: Deployment, status: str, verb: str) -> None:
+    """Moves that share a target status (execute and resume both enter in_progress) start
+    from one status each."""
+    if deployment.status != status:
+        raise Conflict(
+            f"Only a {Deployment.Status(status).label.lower()} deployment can be {verb} "
+            f"(this one is {deployment.get_status_display().lower()}).",
+            code="invalid_transition",
+        )
+
+
 def _locked(deployment_id: int) -> Deployment:
     deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
     if deployment is None:
@@ -146,7 +157,7 @@ def execute_deployment(*, deployment_id: int, dry_run: bool = False, actor=None)
     stages and the accounts per persona each exposes — and writes nothing at all."""
     if dry_run:
         deployment = selectors.deployment_get(deployment_id=deployment_id)
-        Deployment.STATUS_MACHINE.check(deployment, S.IN_PROGRESS)
+        _require(deployment, S.PENDING, "executed")
         return {
             "deployment_id": deployment.id,
             "release": deployment.release.version,
@@ -156,7 +167,7 @@ def execute_deployment(*, deployment_id: int, dry_run: bool = False, actor=None)
         }
     with transaction.atomic():
         deployment = _locked(deployment_id)
-        Deployment.STATUS_MACHINE.check(deployment, S.IN_PROGRESS)
+        _require(deployment, S.PENDING, "executed")
         if Deployment.objects.filter(live=True).exclude(pk=deployment.pk).exists():
             raise Conflict(
                 "Another deployment is in progress or paused; finish or roll it back first.",
@@ -193,6 +204,7 @@ def resume_deployment(*, deployment_id: int, actor=None) -> Deployment:
     """Back in progress; the stage's bake time and gate window restart now."""
     with transaction.atomic():
         deployment = _locked(deployment_id)
+        _require(deployment, S.PAUSED, "resumed")
         return transition(
             deployment,
             S.IN_PROGRESS,
