@@ -181,7 +181,7 @@ def test_a_failing_error_gate_rolls_back_notifies_and_records(
     clock, settings, django_capture_on_commit_callbacks
 ):
     ops = staff_in("operations")
-    deployment, exposed, control = _live_with_arms(clock, exposed_errors=3, control_errors=0)
+    deployment, exposed, _control = _live_with_arms(clock, exposed_errors=3, control_errors=0)
     clock.advance(minutes=10)  # before the bake time: a failure still rolls back
     with django_capture_on_commit_callbacks(execute=True):
         evaluation = services.evaluate_gates(deployment_id=deployment.id)
@@ -248,7 +248,7 @@ def test_health_gate_blocks_once_health_exists(clock):
 def test_ticket_gate_compares_tickets_per_account(clock):
     from support.models import Ticket
 
-    deployment, exposed, control = _live_with_arms(clock, exposed_errors=0, control_errors=0)
+    deployment, exposed, _control = _live_with_arms(clock, exposed_errors=0, control_errors=0)
     for a in exposed[:10]:
         Ticket.objects.create(
             account=a,
