@@ -206,6 +206,7 @@ def _onboarding(ctx) -> None:
                         account_id=account.id,
                         type=COMPLETED_EVENT,
                         occurred_at=done,
+                        properties={"source": "seed"},
                         idempotency_key=f"demo-onboarding-{account.id}",
                         received_at=done,
                     )
