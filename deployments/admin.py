@@ -142,6 +142,8 @@ class DeploymentAdmin(SimpleHistoryAdmin, ModelAdmin):
 
     @display(description="Progress")
     def progress(self, obj):
+        if obj.pk is None or not obj.stages:
+            return "—"
         stages = obj.stage_percentages
         done = (
             len(stages)

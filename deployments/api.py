@@ -3,7 +3,7 @@ onboarding experiments under /api/v1/onboarding/ (docs/deployments.md)."""
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
@@ -11,7 +11,6 @@ from ninja.responses import Status
 from pydantic import StringConstraints
 
 from deployments import selectors, services
-from deployments.models import Deployment, GateEvaluation, OnboardingVersion
 from opsplatform.errors import InvalidInput
 from opsplatform.schemas import Id, Input, NoNul, Pagination, responses
 from opsplatform.tenancy import require_account, require_perm, scope_account_id
@@ -31,6 +30,12 @@ Version = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000), NoNul]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+# Literal, not the models' TextChoices: other apps also have enums named `Status`, and the
+# OpenAPI components are keyed by class name.
+StrategyName = Literal["rolling", "canary", "blue_green", "all_at_once"]
+DeploymentStatus = Literal["pending", "in_progress", "paused", "completed", "rolled_back", "failed"]
+VersionStatus = Literal["draft", "active", "retired"]
+Outcome = Literal["waiting", "advanced", "completed", "rolled_back", "held"]
 
 
 # --- rollouts -----------------------------------------------------------------------------------
@@ -38,7 +43,7 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
 
 class DeploymentIn(Input):
     version: Version = Field(description="Semantic version; the release is created if new")
-    strategy: Deployment.Strategy
+    strategy: StrategyName
     rollout_percentage: Percentage = Field(description="The first stage's percentage")
     stages: list[Percentage] | None = Field(None, min_length=1, max_length=20)
     bake_minutes: int | None = Field(None, ge=0, le=10_080)
@@ -68,7 +73,7 @@ class EvaluationOut(Schema):
     window_start: dt.datetime
     window_end: dt.datetime
     baked: bool
-    outcome: GateEvaluation.Outcome
+    outcome: Outcome
     failed_gate: str
     triggered_by: str
     gates: list[GateOut]
@@ -78,8 +83,8 @@ class DeploymentOut(Schema):
     id: int
     version: str
     replaces: str | None
-    strategy: Deployment.Strategy
-    status: Deployment.Status
+    strategy: StrategyName
+    status: DeploymentStatus
     stages: list[float]
     stage_index: int
     current_percentage: float
@@ -125,7 +130,7 @@ class ExecuteIn(Input):
     dry_run: bool = False
 
 
-class StageOut(Schema):
+class DeploymentStageOut(Schema):
     stage: int
     percentage: float
     bake_minutes: int
@@ -133,12 +138,12 @@ class StageOut(Schema):
     accounts_by_persona: dict[str, int]
 
 
-class PlanOut(Schema):
+class DeploymentPlanOut(Schema):
     deployment_id: int
     release: str
     strategy: str
     dry_run: bool
-    stages: list[StageOut]
+    stages: list[DeploymentStageOut]
 
 
 class RollbackIn(Input):
@@ -190,7 +195,7 @@ def create_deployment(request, payload: DeploymentIn):
     summary="Deployments, newest first",
 )
 @paginate(Pagination)
-def list_deployments(request, status: Deployment.Status | None = None):
+def list_deployments(request, status: DeploymentStatus | None = None):
     require_perm(request.user, VIEW)
     qs = selectors.deployment_list()
     if status:
@@ -230,7 +235,7 @@ def get_deployment(request, deployment_id: Id):
 
 @router.post(
     "/deployments/{deployment_id}/execute",
-    response=responses({200: PlanOut | DeploymentOut}),
+    response=responses({200: DeploymentPlanOut | DeploymentOut}),
     summary="Start the deployment, or with dry_run see its plan (writes nothing)",
 )
 def execute_deployment(request, deployment_id: Id, payload: ExecuteIn):
@@ -315,7 +320,7 @@ class OnboardingVersionOut(Schema):
     features: list[str]
     target_personas: list[str]
     rollout_percentage: float
-    status: OnboardingVersion.Status
+    status: VersionStatus
     window_days: int
     min_sample_per_arm: int
     created_at: dt.datetime
@@ -388,7 +393,7 @@ def create_onboarding_version(request, payload: OnboardingVersionIn):
     summary="Onboarding versions, newest first",
 )
 @paginate(Pagination)
-def list_onboarding_versions(request, status: OnboardingVersion.Status | None = None):
+def list_onboarding_versions(request, status: VersionStatus | None = None):
     require_perm(request.user, VIEW_ONBOARDING)
     qs = selectors.onboarding_version_list()
     if status:

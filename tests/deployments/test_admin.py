@@ -125,3 +125,35 @@ def test_version_page_shows_results_and_activates(ops_client):
     assert r.status_code == 200
     assert "Completion rate with its 95% interval per arm" in html
     assert "not enough data" in html
+
+
+def test_add_page_creates_through_the_service(ops_client):
+    release = services.create_deployment(
+        version="6.9.0", strategy="canary", rollout_percentage=1
+    ).release
+    url = reverse("admin:deployments_deployment_add")
+    assert ops_client.get(url).status_code == 200
+    r = ops_client.post(
+        url,
+        {
+            "release": release.id,
+            "strategy": "rolling",
+            "stages": '["10", "50", "100"]',
+            "bake_minutes": 30,
+            "max_error_rate_increase": "0.0100",
+            "max_ticket_rate_increase": "0.0500",
+            "max_health_drop": "5.00",
+            "min_events_per_arm": 200,
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[:3000]
+    created = Deployment.objects.exclude(strategy="canary").get()
+    assert (created.stages, created.bake_minutes, created.status) == (
+        ["10.00", "50.00", "100.00"],
+        30,
+        "pending",
+    )
+    assert created.history.latest().history_user.username.startswith("staff")
+    bad = ops_client.post(url, {"release": release.id, "strategy": "rolling", "stages": "[5, 1]"})
+    assert bad.status_code == 200  # the form again, with the error
+    assert Deployment.objects.count() == 2

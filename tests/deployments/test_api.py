@@ -281,3 +281,15 @@ def test_lists_cost_the_same_queries_at_1_and_50_rows(ops_api, path, django_asse
     make(49, 1)
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert len(ops_api.get(path).json()["items"]) == 50
+
+
+def test_the_api_literals_match_the_model_choices():
+    from typing import get_args
+
+    from deployments import api
+    from deployments.models import GateEvaluation
+
+    assert set(get_args(api.StrategyName)) == set(Deployment.Strategy.values)
+    assert set(get_args(api.DeploymentStatus)) == set(Deployment.Status.values)
+    assert set(get_args(api.VersionStatus)) == set(OnboardingVersion.Status.values)
+    assert set(get_args(api.Outcome)) == set(GateEvaluation.Outcome.values)
