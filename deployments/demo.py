@@ -161,6 +161,7 @@ def _onboarding(ctx) -> None:
     rng = ctx.rng("onboarding")
     now = ctx.now
     activated = now - dt.timedelta(days=45)
+    salts = [f"{rng.getrandbits(64):016x}" for _ in range(2)]  # drawn on every run alike
     existing = {v.name: v for v in OnboardingVersion.objects.filter(name__in=COMPLETION_ODDS)}
     if len(existing) == 2:
         guided, tour = existing["Guided checklist"], existing["Agency workspace tour"]
@@ -173,7 +174,7 @@ def _onboarding(ctx) -> None:
                 features=["checklist", "sample_campaign"],
                 rollout_percentage=Decimal(30),
                 status=OnboardingVersion.Status.ACTIVE,
-                salt=f"{rng.getrandbits(64):016x}",
+                salt=salts[0],
                 created_at=activated - dt.timedelta(days=2),
                 activated_at=activated,
             ),
@@ -182,7 +183,7 @@ def _onboarding(ctx) -> None:
                 features=["workspace_tour", "client_invites"],
                 rollout_percentage=Decimal(40),
                 status=OnboardingVersion.Status.ACTIVE,
-                salt=f"{rng.getrandbits(64):016x}",
+                salt=salts[1],
                 created_at=activated - dt.timedelta(days=1),
                 activated_at=activated + dt.timedelta(minutes=5),
             ),
