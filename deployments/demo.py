@@ -14,7 +14,6 @@ from deployments.models import (
     Release,
 )
 from deployments.selectors import COMPLETED_EVENT
-from deployments.services import choose_version
 from opsplatform.models import Persona, UsageEvent
 
 COMPLETION_ODDS = {None: 0.34, "Guided checklist": 0.47, "Agency workspace tour": 0.41}
@@ -200,7 +199,14 @@ def _assign(ctx, rng, guided, tour, activated) -> None:
     assignments, events = [], []
     for account in ctx.accounts:
         eligible = [guided, tour] if account.persona == Persona.AGENCY else [guided]
-        version = choose_version(account.id, eligible)
+        # Drawn from the seeded stream by the shares (not from the id hash) so the same seed
+        # gives the same rows whatever ids the database hands out; stored rows are what count.
+        draw, version = rng.random() * 100, None
+        for candidate in eligible:
+            draw -= float(candidate.rollout_percentage)
+            if draw < 0:
+                version = candidate
+                break
         assigned_at = max(account.created_at, activated) + dt.timedelta(hours=rng.randint(1, 72))
         if assigned_at >= now:
             continue
