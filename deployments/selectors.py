@@ -122,27 +122,23 @@ def arms(*, salt: str, percentage: Decimal, start: dt.datetime, end: dt.datetime
     accounts = Account.objects.alias(h=Hash32(salt, F("id"))).aggregate(
         exposed=Count("id", filter=exposed), total=Count("id")
     )
-    events = (
-        UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-        .alias(h=Hash32(salt, F("account_id")))
-        .aggregate(
-            exposed=Count("id", filter=exposed),
-            exposed_errors=Count("id", filter=exposed & Q(type=ERROR_EVENT)),
-            total=Count("id"),
-            errors=Count("id", filter=Q(type=ERROR_EVENT)),
-        )
+    # The hash is computed once per account (a hashed sub-plan on PostgreSQL), not once per
+    # event: 100k hashes instead of a million.
+    exposed_ids = Account.objects.alias(h=Hash32(salt, F("id"))).filter(exposed).values("id")
+    in_arm = Q(account_id__in=exposed_ids)
+    events = UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end).aggregate(
+        exposed=Count("id", filter=in_arm),
+        exposed_errors=Count("id", filter=in_arm & Q(type=ERROR_EVENT)),
+        total=Count("id"),
+        errors=Count("id", filter=Q(type=ERROR_EVENT)),
     )
     exposed_tickets = control_tickets = None
     if apps.is_installed("support"):
         # Read-only, by model label: deployments does not import support (import-linter).
         ticket_model = apps.get_model("support", "Ticket")
-        tickets = (
-            ticket_model.objects.filter(
-                created_at__gte=start, created_at__lt=end, account__isnull=False
-            )
-            .alias(h=Hash32(salt, F("account_id")))
-            .aggregate(exposed=Count("id", filter=exposed), total=Count("id"))
-        )
+        tickets = ticket_model.objects.filter(
+            created_at__gte=start, created_at__lt=end, account__isnull=False
+        ).aggregate(exposed=Count("id", filter=in_arm), total=Count("id"))
         exposed_tickets = tickets["exposed"]
         control_tickets = tickets["total"] - tickets["exposed"]
     return Arms(
