@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "opsplatform",
     "support",
     "userflows",
+    "deployments",
     "studies",
 ]
 
@@ -305,6 +306,8 @@ UNFOLD = {
 
 # Support (issue: support app)
 SUPPORT_WEBHOOK_URL = os.environ.get("SUPPORT_WEBHOOK_URL", "")
+# Rollouts: a failing gate's rollback is posted here too (Slack-compatible); empty = email only.
+DEPLOYMENTS_WEBHOOK_URL = os.environ.get("DEPLOYMENTS_WEBHOOK_URL", "")
 SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")
 SUPPORT_FROM_EMAIL = os.environ.get("SUPPORT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 # Inbound email: the authserv-id of our border MTA's Authentication-Results header (empty:
