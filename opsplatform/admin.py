@@ -235,35 +235,35 @@ class UserAdmin(auth_admin.UserAdmin, BaseAdmin):
 
 
 class GroupAdmin(auth_admin.GroupAdmin, BaseAdmin):
-    pass
+    """Groups with Unfold's look."""
 
 
 class ScheduleAdmin(q_admin.ScheduleAdmin, BaseAdmin):
-    pass
+    """django-q2 schedules with Unfold's look."""
 
 
 class SuccessAdmin(q_admin.TaskAdmin, BaseAdmin):
-    pass
+    """Finished django-q2 tasks with Unfold's look."""
 
 
 class FailureAdmin(q_admin.FailAdmin, BaseAdmin):
-    pass
+    """Failed django-q2 tasks with Unfold's look."""
 
 
 class QueueAdmin(q_admin.QueueAdmin, BaseAdmin):
-    pass
+    """Queued django-q2 tasks with Unfold's look."""
 
 
 class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin, BaseAdmin):
-    pass
+    """axes' failed sign-in counters with Unfold's look."""
 
 
 class AccessLogAdmin(axes_admin.AccessLogAdmin, BaseAdmin):
-    pass
+    """axes' sign-in log with Unfold's look."""
 
 
 class AccessFailureLogAdmin(axes_admin.AccessFailureLogAdmin, BaseAdmin):
-    pass
+    """axes' failed sign-in log with Unfold's look."""
 
 
 def _reregister(model, admin_class):

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class UnsupportedMediaType(Exception):
-    pass
+    """A request body that is not JSON; the HttpError handler answers it with 415."""
 
 
 class JsonOnlyParser(Parser):

@@ -277,7 +277,7 @@ def check_structure(raw: bytes, *, max_parts: int, max_depth: int) -> None:
 
 
 class _PartLimit(Exception):
-    pass
+    """Raised by the message factory once the parser has made `max_parts` entities."""
 
 
 def _bounded_parse(raw: bytes, *, max_parts: int) -> EmailMessage:

@@ -100,7 +100,7 @@ def _ours(study_type, start, end) -> tuple[float, int]:
     return elapsed, len(ctx.captured_queries)
 
 
-def _compare(title: str, periods: dict) -> None:
+def _compare(title: str, periods: dict) -> dict:
     figures = {}
     for study_type in Study.Type.values:
         start, end = periods[study_type]
@@ -122,6 +122,7 @@ def _compare(title: str, periods: dict) -> None:
             f"hand SQL {hand:.2f} s; ratio {compute / hand:.2f}x ({ours / hand:.2f}x service)"
         )
     report(title, **figures)
+    return figures
 
 
 def _periods(end: dt.date) -> dict:
@@ -146,10 +147,11 @@ def test_studies_over_the_10k_demo_data(postgres_only):
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {C}; ANALYZE {M}; ANALYZE {A}")
     rows = CampaignMetric.objects.count()
-    _compare(
+    figures = _compare(
         f"studies over the demo data: 10k accounts, {rows:,} metric rows",
         _periods(dt.date(2026, 5, 31)),
     )
+    assert rows > 0 and set(figures) == set(Study.Type.values)
 
 
 def _insert_large(accounts: int, per_account: int) -> int:
@@ -222,7 +224,8 @@ def test_studies_at_100k_accounts_and_50m_metric_rows(postgres_only):
         metric_rows=f"{rows:,}",
         build_seconds=f"{built:.0f}",
     )
-    _compare(
+    figures = _compare(
         f"studies at {accounts:,} accounts, {rows:,} metric rows",
         _periods(dt.date(2025, 12, 31)),
     )
+    assert rows > 0 and set(figures) == set(Study.Type.values)
