@@ -7,8 +7,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 
 from deployments import selectors, services
@@ -19,6 +17,7 @@ from deployments.models import (
     OnboardingVersion,
     Release,
 )
+from opsplatform.admin_base import HistoryAdmin, ReadOnlyInline, confirm
 from opsplatform.errors import DomainError
 
 STATUS_COLOURS = {
@@ -40,12 +39,12 @@ def _rate(value) -> str:
 
 
 @admin.register(Release)
-class ReleaseAdmin(SimpleHistoryAdmin, ModelAdmin):
+class ReleaseAdmin(HistoryAdmin):
     list_display = ["version", "created_at"]
     search_fields = ["version"]
 
 
-class GateEvaluationInline(TabularInline):
+class GateEvaluationInline(ReadOnlyInline):
     model = GateEvaluation
     extra = 0
     can_delete = False
@@ -89,7 +88,7 @@ class RollbackForm(forms.Form):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(SimpleHistoryAdmin, ModelAdmin):
+class DeploymentAdmin(HistoryAdmin):
     list_display = ["__str__", "strategy", "status_badge", "progress", "created_by", "created_at"]
     list_filter = ["status", "strategy"]
     list_select_related = ["release", "created_by"]
@@ -206,16 +205,20 @@ class DeploymentAdmin(SimpleHistoryAdmin, ModelAdmin):
         return TemplateResponse(request, "deployments/admin/confirm.html", context)
 
     def _confirmed(self, request, object_id, *, heading, question, button, run):
-        if request.method == "POST" and request.POST.get("confirm") == "yes":
-            try:
-                run()
-            except DomainError as exc:
-                messages.error(request, exc.detail)
-            else:
-                messages.success(request, f"{heading}: done.")
-            return redirect(self._back(object_id))
-        return self._page(
-            request, object_id, heading=heading, question=question, button=button, form=forms.Form()
+        """The project's confirmation page (admin_base.confirm): acts only on a POST."""
+
+        def act():
+            run()
+            return f"{heading}: done."
+
+        return confirm(
+            self,
+            request,
+            title=heading,
+            message=question,
+            confirm_label=button,
+            on_confirm=act,
+            done_url=self._back(object_id),
         )
 
     @action(description="Dry run", url_path="dry-run", permissions=["view"])
@@ -309,7 +312,7 @@ class DeploymentAdmin(SimpleHistoryAdmin, ModelAdmin):
         )
 
 
-class AssignmentInline(TabularInline):
+class AssignmentInline(ReadOnlyInline):
     model = OnboardingAssignment
     extra = 0
     max_num = 0
@@ -322,7 +325,7 @@ class AssignmentInline(TabularInline):
 
 
 @admin.register(OnboardingVersion)
-class OnboardingVersionAdmin(SimpleHistoryAdmin, ModelAdmin):
+class OnboardingVersionAdmin(HistoryAdmin):
     list_display = ["name", "status_badge", "rollout_percentage", "personas", "created_at"]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -429,25 +432,21 @@ class OnboardingVersionAdmin(SimpleHistoryAdmin, ModelAdmin):
         return reverse("admin:deployments_onboardingversion_change", args=[object_id])
 
     def _confirmed(self, request, object_id, *, heading, question, button, run):
-        if request.method == "POST" and request.POST.get("confirm") == "yes":
-            try:
-                run()
-            except DomainError as exc:
-                messages.error(request, exc.detail)
-            else:
-                messages.success(request, f"{heading}: done.")
-            return redirect(self._back(object_id))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": heading,
-            "heading": heading,
-            "question": question,
-            "button": button,
-            "form": forms.Form(),
-            "back": self._back(object_id),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "deployments/admin/confirm.html", context)
+        """The project's confirmation page (admin_base.confirm): acts only on a POST."""
+
+        def act():
+            run()
+            return f"{heading}: done."
+
+        return confirm(
+            self,
+            request,
+            title=heading,
+            message=question,
+            confirm_label=button,
+            on_confirm=act,
+            done_url=self._back(object_id),
+        )
 
     @action(description="Activate", url_path="activate", permissions=["change"])
     def activate_detail(self, request, object_id):
@@ -473,7 +472,7 @@ class OnboardingVersionAdmin(SimpleHistoryAdmin, ModelAdmin):
 
 
 @admin.register(OnboardingAssignment)
-class OnboardingAssignmentAdmin(SimpleHistoryAdmin, ModelAdmin):
+class OnboardingAssignmentAdmin(HistoryAdmin):
     list_display = ["account", "version", "persona", "assigned_at"]
     list_filter = ["version", "persona"]
     list_select_related = ["account", "version", "persona"]

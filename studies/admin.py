@@ -9,11 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from opsplatform.admin_changelist import SafeChangeListMixin
+from opsplatform.admin_base import HistoryAdmin
 from opsplatform.errors import DomainError
 from studies import charts, metrics, selectors, services
 from studies.definitions import DEFINITIONS
@@ -30,7 +28,7 @@ def _csv_response(studies, filename: str) -> HttpResponse:
 
 
 @admin.register(Study)
-class StudyAdmin(SafeChangeListMixin, SimpleHistoryAdmin, ModelAdmin):
+class StudyAdmin(HistoryAdmin):
     list_display = [
         "id",
         "study_type",
