@@ -464,3 +464,66 @@ def test_months_between_covers_whole_calendar_months():
         (D(2026, 1, 1), D(2026, 1, 31)),
         (D(2026, 2, 1), D(2026, 2, 28)),
     ]
+
+
+# --- PostgreSQL's fast path for revenue growth ------------------------------------------------
+
+
+def _exact_growth(start, end):
+    """The per-length path (SQLite's) on the same database, as the reference."""
+    revenue = metrics.Revenue()
+    for account_id, persona_id, length, current, previous in metrics._revenue_rows(
+        start, end, None
+    ):
+        revenue.add(account_id, persona_id, int(length), int(current), int(previous))
+    return revenue
+
+
+@pytest.fixture
+def postgres(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's fast path")
+
+
+def test_fast_path_settles_a_tie_between_mixed_lengths(postgres, django_assert_max_num_queries):
+    """Two campaigns of different lengths that cover both 10-day periods whole: the account
+    is exactly flat; its sums in doubles tie too, so it is settled by the exact rows."""
+    a = account_of_persona("brand")
+    campaign(a, D(2026, 2, 1), D(2026, 3, 31), "590.00")  # 59 days: 100 in each period
+    campaign(a, D(2026, 2, 10), D(2026, 3, 20), "70.00")  # 39 days: 70*10/39 in each
+    b = account_of_persona("brand")
+    campaign(b, D(2026, 2, 19), D(2026, 3, 10), "20.00")  # 20 days: 10 and 10
+    campaign(b, D(2026, 3, 1), D(2026, 3, 3), "30.00")  # 3 days, now only: grows by 30
+    revenue = metrics.account_revenue(D(2026, 3, 1), D(2026, 3, 10), None)
+    assert set(revenue.approximate) == {a.id, b.id}  # both have two lengths
+    # One query settles both the tie (a) and the accounts that could be the median (b).
+    with django_assert_max_num_queries(1):
+        figures = revenue.growth(None)
+    assert (figures["accounts_growing"], figures["accounts_flat"]) == (1, 1)
+    assert figures["accounts_shrinking"] == 0
+    # Rates: a 0, b 30/10 = 3 → median 3/2.
+    assert figures["median_account_growth"] == 1.5
+    assert figures["revenue"] == "157.95"  # 100 + 700/39 + 10 + 30 = 157.9487…
+    assert figures["previous_revenue"] == "127.95"  # 100 + 700/39 + 10
+
+
+def test_fast_path_equals_the_exact_path_on_random_accounts(postgres):
+    import random
+
+    rng = random.Random(20261130)
+    slugs = ["agency", "brand", "podcast_network", "solo_podcaster"]
+    for _ in range(120):
+        account = account_of_persona(rng.choice(slugs))
+        for _ in range(rng.randint(1, 4)):
+            start = D(2026, 1, 1) + dt.timedelta(days=rng.randint(0, 120))
+            end = start + dt.timedelta(days=rng.choice([0, 2, 6, 9, 29, 44, 90]))
+            value = rng.choice(["0.01", "3.00", "99.99", "1000.00", "12345.67"])
+            campaign(account, start, end, value)
+    for start, end in [(D(2026, 3, 1), D(2026, 3, 31)), (D(2026, 2, 15), D(2026, 4, 15))]:
+        fast = metrics.account_revenue(start, end, None)
+        exact = _exact_growth(start, end)
+        assert fast.approximate  # the bench of this test: mixed lengths took the fast path
+        for persona_id in [None, *metrics.personas(None)]:
+            assert fast.growth(persona_id) == exact.growth(persona_id)
