@@ -41,6 +41,7 @@ class AuditEntry:
     reason: str
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     prev_id: int | None = None
+    username: str = ""
 
     @property
     def cursor(self) -> str:
@@ -177,7 +178,10 @@ def audit_page(
     entries = fetched[:limit]
     next_cursor = entries[-1].cursor if len(fetched) > limit and entries else None
     _fill_changes(entries, tables, per_table_rows)
-    return AuditPage(entries=entries, next_cursor=next_cursor, users=_usernames(entries))
+    users = _usernames(entries)
+    for entry in entries:
+        entry.username = users.get(entry.user_id, "") if entry.user_id is not None else ""
+    return AuditPage(entries=entries, next_cursor=next_cursor, users=users)
 
 
 def _fill_changes(entries, tables, per_table_rows) -> None:
