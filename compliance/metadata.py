@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
 )
@@ -42,8 +43,8 @@ Term = Annotated[
     StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9 _\-]*$"),
     NoNul,
 ]
-Days = Annotated[int, Field(ge=0, le=36_500)]
-Hours = Annotated[int, Field(ge=0, le=8_760)]
+Days = Annotated[StrictInt, Field(ge=0, le=36_500)]
+Hours = Annotated[StrictInt, Field(ge=0, le=8_760)]
 Standard = Annotated[Literal["gdpr", "ccpa", "soc2"], BeforeValidator(_lower)]
 
 

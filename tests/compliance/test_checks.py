@@ -254,7 +254,10 @@ def test_ccpa_sale_rules_pass_when_selling_with_opt_out_and_link():
         **ALL_GOOD,
         "sells_personal_information": True,
         "do_not_sell_link": True,
-        "data_subject_rights_supported": [*ALL_GOOD["data_subject_rights_supported"], "opt_out_of_sale"],
+        "data_subject_rights_supported": [
+            *ALL_GOOD["data_subject_rights_supported"],
+            "opt_out_of_sale",
+        ],
     }
     _, checks = check(meta, standards=["ccpa"])
     assert checks["CCPA-1798.120"].outcome == "passed"

@@ -83,7 +83,9 @@ def test_parameterised_queries_prevent_the_injection_finding_but_not_cwe_20():
 
 
 def test_no_sql_means_no_injection():
-    a = assess({**SAFE, "sql_queries": False, "input_validation": False, "parameterized_queries": False})
+    a = assess(
+        {**SAFE, "sql_queries": False, "input_validation": False, "parameterized_queries": False}
+    )
     assert [v["cwe"] for v in a.vulnerabilities] == ["CWE-20"]
 
 
@@ -104,7 +106,14 @@ def test_unstated_exposures_are_listed_not_guessed():
 
 
 def test_the_level_is_the_highest_found():
-    a = assess({**SAFE, "authentication_required": False, "audit_logging": False, "input_validation": False})
+    a = assess(
+        {
+            **SAFE,
+            "authentication_required": False,
+            "audit_logging": False,
+            "input_validation": False,
+        }
+    )
     assert sorted(v["severity"] for v in a.vulnerabilities) == ["critical", "low", "medium"]
     assert a.security_level == "critical"
 
