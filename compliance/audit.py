@@ -193,16 +193,14 @@ def _fill_changes(entries, tables, per_table_rows) -> None:
         history_model = tables[label]
         fields = _tracked_fields(history_model)
         prev_ids = [e.prev_id for e in shown if e.prev_id is not None]
-        previous = (
-            {
-                row["history_id"]: row
-                for row in history_model.objects.filter(history_id__in=prev_ids).values(
-                    "history_id", *fields
-                )
-            }
-            if prev_ids
-            else {}
-        )
+        # One query per table shown (none when no shown row has a previous version): the
+        # cost of a page depends on which tables it shows, never on how many rows they hold.
+        previous = {
+            row["history_id"]: row
+            for row in history_model.objects.filter(history_id__in=prev_ids).values(
+                "history_id", *fields
+            )
+        }
         for entry in shown:
             row = per_table_rows[label][entry.history_id]
             entry.object_repr = f"{entry.model_name} #{entry.object_id}"

@@ -349,19 +349,36 @@ VERSIONS = {V2026_11: [dict(zip(FIELDS, row, strict=True)) for row in _ROWS_2026
 CURRENT_VERSION = V2026_11
 
 
-def load(requirement_model, version: str = CURRENT_VERSION, *, overwrite: bool) -> int:
+def load(
+    requirement_model, version: str = CURRENT_VERSION, *, overwrite: bool, history_model=None
+) -> int:
     """Writes `version`'s rows into `requirement_model` (the real model, or the historical one
     in a data migration). With overwrite, existing codes take the version's wording and rule
     (a new version's migration); without, only missing codes are added (ensure_reference_data
-    after a test flush), so an edit made in admin is never undone. Returns rows written."""
+    after a test flush), so an edit made in admin is never undone. A migration passes the
+    requirement's `history_model` so each row written gets its history row (the real model's
+    saves write theirs themselves). Returns rows written."""
+    from django.utils import timezone
+
     written = 0
     for order, row in enumerate(VERSIONS[version]):
         values = {**row, "catalogue_version": version, "sort_order": order}
         code = values.pop("code")
         if overwrite:
-            requirement_model.objects.update_or_create(code=code, defaults=values)
-            written += 1
+            obj, created = requirement_model.objects.update_or_create(code=code, defaults=values)
         else:
-            _, created = requirement_model.objects.get_or_create(code=code, defaults=values)
-            written += created
+            obj, created = requirement_model.objects.get_or_create(code=code, defaults=values)
+            if not created:
+                continue
+        written += 1
+        if history_model is not None:
+            history_model.objects.create(
+                **{
+                    f.attname: getattr(obj, f.attname)
+                    for f in requirement_model._meta.concrete_fields
+                },
+                history_date=timezone.now(),
+                history_type="+" if created else "~",
+                history_change_reason=f"catalogue {version}",
+            )
     return written

@@ -6,7 +6,12 @@ from django.db import migrations
 def load(apps, schema_editor):
     from compliance import catalogue
 
-    catalogue.load(apps.get_model("compliance", "Requirement"), "2026.11-1", overwrite=True)
+    catalogue.load(
+        apps.get_model("compliance", "Requirement"),
+        "2026.11-1",
+        overwrite=True,
+        history_model=apps.get_model("compliance", "HistoricalRequirement"),
+    )
 
 
 def unload(apps, schema_editor):
