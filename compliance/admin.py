@@ -86,6 +86,19 @@ class RequirementAdmin(HistoryAdmin):
     def has_add_permission(self, request):
         return False  # the catalogue arrives by data migration, one version at a time
 
+    def save_model(self, request, obj, form, change):
+        """The form has validated the rule; the service saves with the editor in history."""
+        services.update_requirement(
+            requirement=obj,
+            actor=request.user,
+            reason="edited in admin",
+            **{
+                name: form.cleaned_data[name]
+                for name in services.EDITABLE
+                if name in form.cleaned_data
+            },
+        )
+
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -5,6 +5,7 @@ The seed's four operations keep their names."""
 import logging
 import time
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,6 +38,32 @@ def _save(obj, actor) -> None:
     if _user(actor) is not None:
         obj._history_user = actor
     obj.save()
+
+
+# --- the catalogue ------------------------------------------------------------------------
+
+EDITABLE = ("title", "text", "severity", "rule", "remediation")
+
+
+@transaction.atomic
+def update_requirement(*, requirement: Requirement, actor, reason: str = "", **changes):
+    """An edit of a requirement's wording, severity, rule or remediation (validated, in
+    history with the editor); its code, standard and version stay."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    for name, value in changes.items():
+        setattr(requirement, name, value)
+    try:
+        requirement.full_clean()
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(messages[0], field=field) from None
+    if _user(actor) is not None:
+        requirement._history_user = actor
+    requirement._change_reason = (reason or "edited")[:100]
+    requirement.save()
+    return requirement
 
 
 # --- requirement checks -------------------------------------------------------------------
@@ -266,8 +293,6 @@ def validate_operational_pattern(
     for key, source in _ALIASES.items():
         if key not in derived and source in meta:
             derived[key] = meta[source]
-    if "data_retention_period" in meta:
-        derived.setdefault("data_retention_period", meta["data_retention_period"])
     run = _check_metadata(
         kind=CheckRun.Kind.PATTERN, name=name, meta=derived, standards=standards, actor=actor
     )

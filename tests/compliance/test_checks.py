@@ -364,3 +364,22 @@ def test_a_malformed_rule_cannot_be_saved(rule):
     with pytest.raises(ValidationError) as caught:
         requirement.full_clean()
     assert "rule" in caught.value.message_dict
+
+
+def test_update_requirement_records_the_editor_and_refuses_bad_rules():
+    officer = staff_in("compliance")
+    requirement = Requirement.objects.get(code="SOC2-A1.2")
+    services.update_requirement(requirement=requirement, actor=officer, severity="high")
+    latest = requirement.history.latest("history_date")
+    assert (latest.severity, latest.history_user_id) == ("high", officer.pk)
+    with pytest.raises(InvalidInput) as caught:
+        services.update_requirement(requirement=requirement, actor=officer, rule={"op": "x"})
+    assert caught.value.field == "rule"
+    with pytest.raises(InvalidInput) as caught:
+        services.update_requirement(requirement=requirement, actor=officer, code="SOC2-X")
+    assert caught.value.field == "code"
+    requirement.refresh_from_db()
+    assert (requirement.code, requirement.rule) == (
+        "SOC2-A1.2",
+        {"op": "true", "key": "backups_tested"},
+    )
