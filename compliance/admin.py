@@ -322,11 +322,23 @@ class PrivacyImpactAssessmentAdmin(ReadOnlyHistoryAdmin):
     def has_new_pia_permission(self, request, obj=None):
         return request.user.has_perm("compliance.add_privacyimpactassessment")
 
-    def has_review_permission(self, request, obj=None):
-        return services.can_review(request.user)
+    def _in_status(self, object_id, status) -> bool:
+        """Detail buttons show only where their move is allowed (Unfold passes the id)."""
+        if object_id is None:
+            return True
+        return str(object_id).isdigit() and (
+            PrivacyImpactAssessment.objects.filter(pk=int(object_id), status=status).exists()
+        )
 
-    def has_submit_permission(self, request, obj=None):
-        return request.user.has_perm("compliance.change_privacyimpactassessment")
+    def has_review_permission(self, request, object_id=None):
+        return services.can_review(request.user) and self._in_status(
+            object_id, PrivacyImpactAssessment.Status.IN_REVIEW
+        )
+
+    def has_submit_permission(self, request, object_id=None):
+        return request.user.has_perm(
+            "compliance.change_privacyimpactassessment"
+        ) and self._in_status(object_id, PrivacyImpactAssessment.Status.DRAFT)
 
     @display(description="Why a DPIA is required (Art. 35)")
     def reasons(self, obj):
@@ -363,18 +375,20 @@ class PrivacyImpactAssessmentAdmin(ReadOnlyHistoryAdmin):
     def risk_table(self, obj):
         colours = {"low": SUCCESS, "medium": WARNING, "high": DANGER}
         return _table(
-            ["Risk", "Likelihood", "Severity", "Level", "Measure", "Residual"],
+            ["Risk", "Inherent", "Measure", "Residual"],
             [
                 (
                     r["risk"],
-                    r["likelihood"],
-                    r["severity"],
-                    badge(r["level"], f"{r['level']} ({r['score']})", colours),
+                    badge(
+                        r["level"],
+                        f"{r['level']} {r['score']}: {r['likelihood']} x {r['severity']}",
+                        colours,
+                    ),
                     r["measure"],
                     badge(
                         r["residual_level"],
-                        f"{r['residual_level']} "
-                        f"({r['residual_likelihood']} x {r['residual_severity']})",
+                        f"{r['residual_level']} {r['residual_score']}: "
+                        f"{r['residual_likelihood']} x {r['residual_severity']}",
                         colours,
                     ),
                 )
@@ -572,8 +586,14 @@ class MonitorAdmin(ReadOnlyHistoryAdmin):
             ],
         }
         options = {
-            "plugins": {"legend": {"display": True}},
-            "scales": {"x": {"stacked": True}, "y": {"stacked": True, "ticks": {"precision": 0}}},
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": False,
+            "plugins": {"legend": {"display": True, "position": "bottom"}},
+            "scales": {
+                "x": {"stacked": True},
+                "y": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
+            },
         }
         return self._page(
             request,

@@ -262,3 +262,15 @@ def test_operations_see_the_dashboard_but_not_the_audit_trail(client):
     client.force_login(staff_in("operations"))
     assert client.get(reverse("admin:compliance_monitor_dashboard")).status_code == 200
     assert client.get(reverse("admin:compliance_monitor_audit_trail")).status_code == 403
+
+
+def test_sign_off_buttons_show_only_where_the_move_is_allowed(officer_client):
+    pia = draft(author=staff_in("operations"))
+    change = reverse("admin:compliance_privacyimpactassessment_change", args=[pia.pk])
+    submit = reverse("admin:compliance_privacyimpactassessment_submit_this", args=[pia.pk])
+    approve = reverse("admin:compliance_privacyimpactassessment_approve_this", args=[pia.pk])
+    html = officer_client.get(change).content.decode()
+    assert submit in html and approve not in html
+    services.submit_pia(pia_id=pia.pk, actor=pia.created_by)
+    html = officer_client.get(change).content.decode()
+    assert approve in html and submit not in html
