@@ -192,6 +192,7 @@ APP_ICONS = {
     "auth": "group",
     "django_q": "schedule",
     "axes": "lock",
+    "compliance": "verified_user",
 }
 # Pages that are not changelists, shown under their app: (app, title, icon, url name, perm).
 EXTRA_LINKS = [
@@ -202,6 +203,27 @@ EXTRA_LINKS = [
         "insights",
         "admin:userflows_subscription_cancellation_reasons",
         "view_subscription",
+    ),
+    (
+        "compliance",
+        "Compliance dashboard",
+        "monitoring",
+        "admin:compliance_monitor_dashboard",
+        "view_monitor",
+    ),
+    (
+        "compliance",
+        "Audit trail",
+        "history",
+        "admin:compliance_monitor_audit_trail",
+        "view_audit_trail",
+    ),
+    (
+        "compliance",
+        "Record of processing",
+        "list_alt",
+        "admin:compliance_monitor_processing",
+        "view_requirement",
     ),
 ]
 

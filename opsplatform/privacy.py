@@ -407,3 +407,48 @@ def _anonymize_user(user) -> int:
     user.groups.clear()
     user.user_permissions.clear()
     return 1
+
+
+# --- record of processing (GDPR Art. 30) -------------------------------------------------------
+# The shared domain's personal data, read by the compliance app's record of processing: each
+# model's personal fields with purpose, legal basis and retention. `history_exempt` says why
+# a model keeps no history (else the compliance monitor reports it).
+PERSONAL_DATA = [
+    {
+        "model": "auth.User",
+        "fields": ["username", "email", "first_name", "last_name", "last_login"],
+        "purpose": "Sign-in of customers and staff; contact about the account",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the account is deleted (erased on deletion)",
+    },
+    {
+        "model": "opsplatform.Account",
+        "fields": ["name", "country", "user"],
+        "purpose": "Provide the service to the customer; tax country for billing",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the account is deleted (erased on deletion)",
+    },
+    {
+        "model": "opsplatform.UsageEvent",
+        "fields": ["account", "properties", "occurred_at"],
+        "purpose": "Product analytics and account health",
+        "legal_basis": "Legitimate interests (Art. 6(1)(f))",
+        "retention": "Until the account is deleted (erased on deletion)",
+        "history_exempt": "Append-only event log: rows are never edited",
+    },
+    {
+        "model": "opsplatform.ApiToken",
+        "fields": ["user", "label"],
+        "purpose": "Authenticate API clients",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until revoked or the account is deleted",
+    },
+    {
+        "model": "opsplatform.UserSession",
+        "fields": ["user_id", "session_data"],
+        "purpose": "Keep a signed-in user signed in",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the session expires (SESSION_COOKIE_AGE), then cleared",
+        "history_exempt": "Short-lived sign-in state; history would keep session secrets",
+    },
+]

@@ -253,3 +253,39 @@ EXPORT_TYPES = export_types(
     )
 )
 export_tickets = EXPORT_TYPES["tickets"]  # (account, date_from, date_to) -> (header, rows)
+
+
+# --- record of processing (GDPR Art. 30) -------------------------------------------------------
+# Support's personal data, read by the compliance app's record of processing.
+PERSONAL_DATA = [
+    {
+        "model": "support.Ticket",
+        "fields": ["requester_email", "requester_name"],
+        "purpose": "Answer the requester's support request",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the account is deleted; then anonymised for statistics",
+    },
+    {
+        "model": "support.TicketMessage",
+        "fields": ["author_email", "body"],
+        "purpose": "The conversation of a support request",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the account is deleted; then erased",
+        "history_exempt": "Append-only thread: messages are never edited",
+    },
+    {
+        "model": "support.CSATRating",
+        "fields": ["comment"],
+        "purpose": "Measure support satisfaction",
+        "legal_basis": "Legitimate interests (Art. 6(1)(f))",
+        "retention": "Until the account is deleted; then the comment is erased",
+        "history_exempt": "Written once by the requester, never edited",
+    },
+    {
+        "model": "support.HeldEmail",
+        "fields": ["from_email", "from_name", "body"],
+        "purpose": "Hold unverified inbound email until an agent accepts or drops it",
+        "legal_basis": "Legitimate interests (Art. 6(1)(f)): protecting the service from spoofing",
+        "retention": "Until accepted or dropped by an agent",
+    },
+]

@@ -174,3 +174,44 @@ def _erase_reasons(account) -> int:
         requests, update=True, default_change_reason="reason erased"
     )
     return len(requests)
+
+
+# --- record of processing (GDPR Art. 30) -------------------------------------------------------
+# Self-serve flows' personal data, read by the compliance app's record of processing.
+PERSONAL_DATA = [
+    {
+        "model": "userflows.ExportRequest",
+        "fields": ["requested_by", "file"],
+        "purpose": "Answer the customer's access and portability requests (Art. 15, 20)",
+        "legal_basis": "Legal obligation (Art. 6(1)(c))",
+        "retention": "File deleted after EXPORT_RETENTION_DAYS; the request record is kept",
+    },
+    {
+        "model": "userflows.DeletionRequest",
+        "fields": ["requested_by", "reason"],
+        "purpose": "Answer the customer's erasure request (Art. 17)",
+        "legal_basis": "Legal obligation (Art. 6(1)(c))",
+        "retention": "Reason erased on execution; the request and its certificate are kept",
+    },
+    {
+        "model": "userflows.Subscription",
+        "fields": ["cancellation_comment", "provider_customer_id"],
+        "purpose": "Bill the customer and learn why customers cancel",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until the account is deleted (erased on deletion)",
+    },
+    {
+        "model": "userflows.PaymentMethod",
+        "fields": ["brand", "last4", "exp_month", "exp_year"],
+        "purpose": "Charge the subscription",
+        "legal_basis": "Contract (Art. 6(1)(b))",
+        "retention": "Until replaced or the account is deleted",
+    },
+    {
+        "model": "userflows.Invoice",
+        "fields": ["bill_to_name", "bill_to_country"],
+        "purpose": "Accounting records",
+        "legal_basis": "Legal obligation (Art. 6(1)(c)): tax law",
+        "retention": INVOICE_RETENTION,
+    },
+]
