@@ -21,7 +21,7 @@ DSR_DEADLINE_DAYS = 30
 STALE_DAYS = 90
 # The deletion sweep runs daily and the export sweep hourly: a row is overdue only once the
 # sweep has had its chance.
-DELETION_SWEEP_SLACK = dt.timedelta(hours=26)
+DELETION_SWEEP_SLACK = dt.timedelta(hours=2)
 EXPORT_SWEEP_SLACK = dt.timedelta(hours=2)
 SESSION_SLACK = dt.timedelta(days=1)
 LOCKOUT_WINDOW = dt.timedelta(hours=24)
@@ -288,7 +288,7 @@ def stale_api_tokens(now: dt.datetime) -> Outcome:
 
 def superusers(now: dt.datetime) -> Outcome:
     user = get_user_model()
-    limit = getattr(settings, "COMPLIANCE_MAX_SUPERUSERS", 3)
+    limit = settings.COMPLIANCE_MAX_SUPERUSERS
     names = list(
         user.objects.filter(is_active=True, is_superuser=True)
         .order_by("pk")

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "userflows",
     "deployments",
     "studies",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -325,5 +326,7 @@ EXPORT_MAX_SPAN_DAYS = env_int("EXPORT_MAX_SPAN_DAYS", 3 * 366)
 BILLING_PROVIDER = os.environ.get("BILLING_PROVIDER", "local")
 STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-DELETION_GRACE_DAYS = env_int("DELETION_GRACE_DAYS", 30)
+# 29 days + the 15-minute sweep: executed within 30 days of the request (GDPR Art. 12).
+DELETION_GRACE_DAYS = env_int("DELETION_GRACE_DAYS", 29)
+COMPLIANCE_MAX_SUPERUSERS = env_int("COMPLIANCE_MAX_SUPERUSERS", 3)
 DELETION_REMINDER_DAYS = env_int("DELETION_REMINDER_DAYS", 3)

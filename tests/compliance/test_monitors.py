@@ -108,10 +108,18 @@ def test_a_deletion_executed_after_30_days_or_pending_past_them_fails():
 
 
 def test_no_deletion_overdue_passes_within_the_sweeps_slack():
-    deletion(requested=NOW - 31 * DAY, scheduled=NOW - dt.timedelta(hours=20))
+    deletion(requested=NOW - 29 * DAY, scheduled=NOW - dt.timedelta(minutes=100))
     m = run("deletions-not-overdue")
     assert m.passed is True
     assert m.evidence["overdue"] == 0
+
+
+def test_a_deletion_three_hours_past_its_date_is_overdue():
+    """The sweep runs every 15 minutes: three hours late means it is not running."""
+    deletion(requested=NOW - 29 * DAY, scheduled=NOW - dt.timedelta(hours=3))
+    m = run("deletions-not-overdue")
+    assert m.passed is False
+    assert m.evidence["overdue"] == 1
 
 
 def test_a_deletion_past_its_date_fails():
