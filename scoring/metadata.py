@@ -15,6 +15,7 @@ MAX_HOURS = Decimal("1000000")
 MAX_EFFORT_WEEKS = Decimal("520")
 MAX_REACH = 10_000_000
 MAX_LIST = 20
+MAX_KEYS = 100
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 FACTOR_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -74,15 +75,18 @@ def _plain(number: Decimal) -> Decimal:
     return number.normalize()
 
 
-def _has_nul(value, depth: int = 0) -> bool:
+def _unstorable(value, depth: int = 0) -> bool:
+    """NUL (PostgreSQL refuses it), NaN or infinities (not JSON), or nesting beyond 5."""
     if depth > 5:
         return True
+    if isinstance(value, float):
+        return not math.isfinite(value)
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+        return any(_unstorable(k, depth + 1) or _unstorable(v, depth + 1) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v, depth + 1) for v in value)
+        return any(_unstorable(v, depth + 1) for v in value)
     return False
 
 
@@ -106,6 +110,10 @@ def validate_metadata(
     """(cleaned known keys, ignored unknown keys); raises MetadataError."""
     if not isinstance(metadata, dict):
         raise MetadataError({"__all__": "metadata must be an object"}, loc_prefix=loc_prefix)
+    if len(metadata) > MAX_KEYS:
+        raise MetadataError(
+            {"__all__": f"metadata has at most {MAX_KEYS} keys"}, loc_prefix=loc_prefix
+        )
     problems: dict[str, str] = {}
     cleaned: dict = {}
     for key, (low, inclusive, high, _default, _what) in NUMBER_KEYS.items():
@@ -147,9 +155,9 @@ def validate_metadata(
         else:
             cleaned["support_tags"] = tags
     for key, value in metadata.items():
-        if key not in KNOWN_KEYS and (_has_nul(key) or _has_nul(value)):
+        if key not in KNOWN_KEYS and (_unstorable(key) or _unstorable(value)):
             problems[str(key).replace("\x00", "")] = (
-                "must not contain NUL characters or nest deeper than 5 levels"
+                "must be JSON without NUL characters, NaN or infinities, nested at most 5 levels"
             )
     if problems:
         raise MetadataError(problems, loc_prefix=loc_prefix)

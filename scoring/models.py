@@ -161,9 +161,7 @@ class FeatureScore(models.Model):
     explanation = models.JSONField(default=dict, blank=True)
     evidence = models.JSONField(default=dict, blank=True)
     recommendations = models.JSONField(default=list, blank=True)
-    metadata = models.JSONField(
-        default=dict, blank=True, help_text="The metadata this score used."
-    )
+    metadata = models.JSONField(default=dict, blank=True, help_text="The metadata this score used.")
     ignored_keys = models.JSONField(default=list, blank=True)
     rice = models.DecimalField(max_digits=18, decimal_places=2)
     ice = models.DecimalField(max_digits=8, decimal_places=2)

@@ -381,6 +381,9 @@ def score_feature(
     key = _clean_key(feature_id, field="feature_id")
     model = active_model()
     feature = Feature.objects.filter(key=key).prefetch_related("depends_on").first()
+    slugs = persona_slugs()
+    if feature_metadata is not None:
+        validate_metadata(feature_metadata, persona_slugs=slugs, loc_prefix=loc_prefix)
     if feature is None:
         if not feature_name:
             raise InvalidInput("A new feature needs a name.", field="name")
@@ -388,7 +391,7 @@ def score_feature(
             key=key, name=feature_name, metadata=feature_metadata or {}, actor=actor
         )
     raw = feature_metadata if feature_metadata is not None else feature.metadata
-    cleaned, ignored = validate_metadata(raw, persona_slugs=persona_slugs(), loc_prefix=loc_prefix)
+    cleaned, ignored = validate_metadata(raw, persona_slugs=slugs, loc_prefix=loc_prefix)
     values, defaulted = with_defaults(cleaned)
     result = compute_score(key=key, values=values, model=model)
     result["explanation"]["defaulted_keys"] = defaulted
@@ -685,10 +688,10 @@ def record_outcome(
     outcome = (
         Outcome.objects.select_for_update().filter(feature=feature, measured_on=measured_on).first()
     ) or Outcome(feature=feature, measured_on=measured_on)
-    outcome.adoption_rate = adoption_rate
-    outcome.revenue_change = revenue_change
+    outcome.adoption_rate = Decimal(adoption_rate).quantize(Decimal("0.000001"))
+    outcome.revenue_change = q2(Decimal(revenue_change))
     outcome.ticket_change = ticket_change
-    outcome.time_saved_hours = time_saved_hours
+    outcome.time_saved_hours = q2(Decimal(time_saved_hours))
     outcome.source = source
     outcome.details = details or {}
     outcome.recorded_by = _user(actor)
