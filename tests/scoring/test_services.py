@@ -568,7 +568,8 @@ def test_a_refit_that_is_no_better_keeps_the_old_model():
     # Outcomes proportional to the current model's predictions (half of each): the current
     # weights, scaled, predict every held-out feature; a refit cannot do better.
     _three_launched([("0", "0", 0, "0")] * 4)
-    weights = [Fraction(D(w)) for w in services.active_model().weights.values()]
+    model_weights = services.active_model().weights
+    weights = [Fraction(D(model_weights[d])) for d in services.DIMENSIONS]
     for p in services.calibration_points():
         target = services._predict(weights, p["x"]) / 2
         # Adoption alone makes the outcome score: 100 * adoption / 3.
