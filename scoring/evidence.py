@@ -124,21 +124,29 @@ def health_evidence(factors: list[str]) -> dict:
     }
 
 
-def onboarding_evidence(key: str) -> dict:
+def onboarding_versions() -> list:
+    """The onboarding versions that ran or run (not drafts), read once per batch of scores."""
+    if not apps.is_installed("deployments"):
+        return []
+    from deployments.models import OnboardingVersion
+
+    return list(
+        OnboardingVersion.objects.exclude(status=OnboardingVersion.Status.DRAFT)
+        .prefetch_related("target_personas")
+        .order_by("id")
+    )
+
+
+def onboarding_evidence(key: str, versions: list | None = None) -> dict:
     """Onboarding versions listing the key; lift = completion-rate difference to control,
     averaged over versions with a usable verdict, weighted by their assigned accounts."""
     if not apps.is_installed("deployments"):
         return {"source": "onboarding experiments", "used": False, "note": "not installed"}
     from deployments import selectors as deployment_selectors
-    from deployments.models import OnboardingVersion
 
-    versions = [
-        v
-        for v in OnboardingVersion.objects.exclude(status=OnboardingVersion.Status.DRAFT)
-        .prefetch_related("target_personas")
-        .order_by("id")
-        if isinstance(v.features, list) and key in v.features
-    ]
+    if versions is None:
+        versions = onboarding_versions()
+    versions = [v for v in versions if isinstance(v.features, list) and key in v.features]
     if not versions:
         return {
             "source": "onboarding experiments",
@@ -176,12 +184,19 @@ def onboarding_evidence(key: str) -> dict:
     }
 
 
-def gather(*, key: str, values: dict, window_days: int, now: dt.datetime | None = None) -> dict:
+def gather(
+    *,
+    key: str,
+    values: dict,
+    window_days: int,
+    now: dt.datetime | None = None,
+    versions: list | None = None,
+) -> dict:
     now = now or timezone.now()
     return {
         "tickets": ticket_evidence(values["support_tags"], now=now, window_days=window_days),
         "health": health_evidence(values["addresses_health_factors"]),
-        "onboarding": onboarding_evidence(key),
+        "onboarding": onboarding_evidence(key, versions),
     }
 
 

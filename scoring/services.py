@@ -5,7 +5,7 @@ of the model (`refit_scoring_model`). The formulas are in `scoring.formulas`, th
 
 import datetime as dt
 import heapq
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -40,9 +40,9 @@ def _user(actor):
     return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
-def _save(obj, *, actor=None, reason: str | None = None):
+def _save(obj, *, actor=None, reason: str | None = None, exclude: list[str] | None = None):
     try:
-        obj.full_clean()
+        obj.full_clean(exclude=exclude)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise InvalidInput(f"{field}: {' '.join(messages)}", field=field) from None
@@ -116,6 +116,7 @@ def create_feature(
     metadata: dict | None = None,
     depends_on: list[str] | None = None,
     actor=None,
+    slugs: set[str] | None = None,
 ) -> tuple[Feature, list[str]]:
     """A new proposed feature; returns it and the metadata keys that were ignored."""
     key = _clean_key(key)
@@ -124,7 +125,8 @@ def create_feature(
         description, field="description", label="Description", max_length=5000, required=False
     )
     metadata = metadata if metadata is not None else {}
-    cleaned, ignored = validate_metadata(metadata, persona_slugs=persona_slugs())
+    slugs = slugs if slugs is not None else persona_slugs()
+    cleaned, ignored = validate_metadata(metadata, persona_slugs=slugs)
     if Feature.objects.filter(key=key).exists():
         raise Conflict(f"A feature with the key {key} exists.", code="duplicate_key")
     dependencies = list(
@@ -231,14 +233,33 @@ def _s(value: Fraction) -> str:
     return str(q4(value))
 
 
+@dataclass
+class Batch:
+    """What every score of a batch (a roadmap, a comparison) reads once: the active model,
+    the persona slugs and the onboarding versions."""
+
+    model: ScoringModel
+    slugs: set[str]
+    versions: list
+
+
+def batch() -> Batch:
+    return Batch(active_model(), persona_slugs(), evidence.onboarding_versions())
+
+
 def compute_score(
-    *, key: str, values: dict, model: ScoringModel, now: dt.datetime | None = None
+    *,
+    key: str,
+    values: dict,
+    model: ScoringModel,
+    now: dt.datetime | None = None,
+    versions: list | None = None,
 ) -> dict:
     """Everything a FeatureScore holds, from validated metadata values (with defaults) and
     the live evidence; no writes."""
     constants = model.constants
     window = int(Decimal(str(constants["ticket_window_days"])))
-    found = evidence.gather(key=key, values=values, window_days=window, now=now)
+    found = evidence.gather(key=key, values=values, window_days=window, now=now, versions=versions)
     declared = _inputs(values)
     accounts = set(found["tickets"].get("_account_ids", [])) | set(
         found["health"].get("_account_ids", [])
@@ -372,6 +393,7 @@ def score_feature(
     *,
     actor=None,
     loc_prefix: tuple = (),
+    within: Batch | None = None,
 ) -> FeatureScore:
     """Score the feature with the key `feature_id` under the active model and store the score.
 
@@ -379,21 +401,21 @@ def score_feature(
     existing one the given metadata overrides its stored metadata for this score only (the
     score keeps the metadata it used); without metadata the stored metadata is used."""
     key = _clean_key(feature_id, field="feature_id")
-    model = active_model()
+    within = within or batch()
+    model, slugs = within.model, within.slugs
     feature = Feature.objects.filter(key=key).prefetch_related("depends_on").first()
-    slugs = persona_slugs()
     if feature_metadata is not None:
         validate_metadata(feature_metadata, persona_slugs=slugs, loc_prefix=loc_prefix)
     if feature is None:
         if not feature_name:
             raise InvalidInput("A new feature needs a name.", field="name")
         feature, _ = create_feature(
-            key=key, name=feature_name, metadata=feature_metadata or {}, actor=actor
+            key=key, name=feature_name, metadata=feature_metadata or {}, actor=actor, slugs=slugs
         )
     raw = feature_metadata if feature_metadata is not None else feature.metadata
     cleaned, ignored = validate_metadata(raw, persona_slugs=slugs, loc_prefix=loc_prefix)
     values, defaulted = with_defaults(cleaned)
-    result = compute_score(key=key, values=values, model=model)
+    result = compute_score(key=key, values=values, model=model, versions=within.versions)
     result["explanation"]["defaulted_keys"] = defaulted
     score = FeatureScore(
         feature=feature,
@@ -415,7 +437,8 @@ def score_feature(
         effort_weeks=values["effort_weeks"],
         created_by=_user(actor),
     )
-    _save(score)
+    # The feature and model rows are the ones just read: no need to re-check they exist.
+    _save(score, exclude=["feature", "model", "created_by"])
     return score
 
 
@@ -442,9 +465,10 @@ def compare_features(feature_ids: list[str], *, actor=None) -> dict:
     found = _features_by_key(keys, field="feature_ids")
     model = active_model()
     latest = latest_scores(list(found.values()), model)
-    for key, feature in found.items():
-        if feature.pk not in latest:
-            latest[feature.pk] = score_feature(key, actor=actor)
+    missing = [key for key, feature in found.items() if feature.pk not in latest]
+    shared = batch() if missing else None
+    for key in missing:
+        latest[found[key].pk] = score_feature(key, actor=actor, within=shared)
     ranked = sorted(found.values(), key=lambda f: (-latest[f.pk].overall_score, f.key))
     leader = latest[ranked[0].pk]
     weights = model.weights
@@ -562,6 +586,7 @@ def score_feature_roadmap(
         raise NotFound(f"Unknown feature in depends_on: {', '.join(unknown)}.")
 
     scores: dict[str, FeatureScore] = {}
+    shared = batch()
     for position, (key, item) in enumerate(zip(keys, roadmap, strict=True)):
         scores[key] = score_feature(
             key,
@@ -569,6 +594,7 @@ def score_feature_roadmap(
             item.get("metadata"),
             actor=actor,
             loc_prefix=("items", position),
+            within=shared,
         )
 
     def ratio(key: str) -> Fraction:
@@ -623,7 +649,7 @@ def score_feature_roadmap(
     return _save(
         Roadmap(
             capacity_weeks=capacity,
-            model=active_model(),
+            model=shared.model,
             items=items,
             created_by=_user(actor),
         )
