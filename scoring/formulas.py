@@ -97,6 +97,8 @@ def F(value) -> Fraction:
     """An exact Fraction of a Decimal, int or decimal string."""
     if isinstance(value, Fraction):
         return value
+    if isinstance(value, float):
+        value = str(value)  # 0.1 means 0.1, not the binary float nearest to it
     return Fraction(Decimal(value))
 
 

@@ -1007,6 +1007,18 @@ def create_scoring_model(
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise InvalidInput(f"{field}: {' '.join(messages)}", field=field) from None
+    unknown = sorted(set(persona_weights) - persona_slugs())
+    if unknown:
+        raise InvalidInput(
+            f"persona_weights: unknown persona {', '.join(unknown)}.", field="persona_weights"
+        )
+    # Stored as decimal strings, as the defaults and refits are.
+    candidate.weights = {d: str(Decimal(str(v))) for d, v in weights.items()}
+    candidate.persona_weights = {
+        slug: {d: str(Decimal(str(v))) for d, v in values.items()}
+        for slug, values in persona_weights.items()
+    }
+    candidate.constants = {k: str(Decimal(str(v))) for k, v in constants.items()}
     if current is not None:
         current.active = False
         _save(current, actor=actor, reason=f"superseded by v{candidate.version}")

@@ -622,3 +622,28 @@ def test_a_refit_that_predicts_better_makes_a_new_active_version():
     assert last.history_user == user
     # Earlier scores still point at v1.
     assert set(FeatureScore.objects.values_list("model__version", flat=True)) == {1}
+
+
+def test_a_new_version_from_float_weights_is_stored_exactly_and_scores_with_them():
+    current = services.active_model()
+    model = services.create_scoring_model(
+        weights={"roi": 0.1, "workload_impact": 0.2, "ease_of_use": 0.3, "value_creation": 0.4},
+        persona_weights=current.persona_weights,
+        constants=current.constants,
+    )
+    assert model.weights == {
+        "roi": "0.1",
+        "workload_impact": "0.2",
+        "ease_of_use": "0.3",
+        "value_creation": "0.4",
+    }
+    score = services.score_feature("f", "F", SEED_EXAMPLE)
+    # 0.1 * 89.01 + 0.2 * 20 + 0.3 * 52 + 0.4 * 30 = 8.901 + 4 + 15.6 + 12 = 40.501
+    assert score.overall_score == D("40.50")
+    with pytest.raises(InvalidInput):
+        services.create_scoring_model(
+            weights=model.weights,
+            persona_weights={**current.persona_weights, "astronaut": model.weights},
+            constants=current.constants,
+        )
+    assert ScoringModel.objects.get(active=True).version == 2
