@@ -186,6 +186,7 @@ def test_tickets_count_reach_once_per_account_and_move_the_score():
     make_ticket(account=b, tags=["billing", "bug"])
     make_ticket(account=b, tags=["bug"])  # another tag: not counted
     make_ticket(account=a, tags=["billing-v2"])  # a different tag that starts alike
+    make_ticket(requester_email="listener@example.net", tags=["billing"])  # no account
     old = make_ticket(account=AccountFactory(), tags=["billing"])
     from tests.support.factories import age_ticket
 
@@ -194,15 +195,15 @@ def test_tickets_count_reach_once_per_account_and_move_the_score():
         "invoices", "Invoices", {"support_tags": ["billing"], "time_savings_hours_per_month": 0}
     )
     tickets = score.evidence["tickets"]
-    assert tickets["tickets"] == 4
+    assert tickets["tickets"] == 5
     assert tickets["accounts"] == 2
     assert tickets["account_ids"] == sorted([a.id, b.id])
-    assert tickets["tickets_per_month"] == "1.3333"  # 4 * 30 / 90
+    assert tickets["tickets_per_month"] == "1.6667"  # 5 * 30 / 90
     assert score.explanation["effective_inputs"]["reach"] == "2.0000"
-    # Workload: 4/3 tickets * 0.5 h = 2/3 h; 100 * (2/3/40) / (1 + 2/3/40) = 1.6393...
-    assert score.workload_impact_score == D("1.64")
+    # Workload: 5/3 tickets * 0.5 h = 5/6 h; ratio 5/6/40 = 1/48; 100 * (1/48)/(49/48) = 100/49
+    assert score.workload_impact_score == D("2.04")
     assert score.explanation["workload_impact"]["score_without_evidence"] == "0.00"
-    assert score.explanation["workload_impact"]["moved_by_evidence"] == "1.64"
+    assert score.explanation["workload_impact"]["moved_by_evidence"] == "2.04"
 
 
 def test_declared_reach_is_kept_when_larger_than_the_evidence():
