@@ -64,13 +64,16 @@ def test_staff_build_and_read_the_roadmap_board(page, live_server):
 
     page.goto("/admin/scoring/feature/")
     page.get_by_role("link", name="quick_win").click()
+    page.wait_for_url("**/change/")
     chart = page.locator("#scoring-dimensions svg.scoring-bars")
-    assert chart.is_visible()
+    chart.wait_for(state="visible")
     assert chart.locator("rect").count() == 5
     box = chart.bounding_box()
     assert box["width"] > 300 and box["height"] > 100
 
     page.goto("/admin/scoring/scoringmodel/")
     page.get_by_role("link", name="1", exact=True).first.click()
+    page.wait_for_url("**/change/")
+    page.locator("#scoring-scatter svg").wait_for(state="visible")
     assert page.locator("#scoring-scatter svg circle.scoring-point").count() == 3
     assert origins == {urlparse(live_server.url).netloc}
