@@ -521,10 +521,14 @@ class OutcomeForm(forms.ModelForm):
         feature, measured_on = cleaned.get("feature"), cleaned.get("measured_on")
         if feature and measured_on and feature.launched_on and measured_on < feature.launched_on:
             self.add_error("measured_on", "An outcome is measured on or after the launch.")
+        if feature and measured_on and self.instance.pk is None:
+            # Recording the same day again replaces that day's outcome (`record_outcome`
+            # does it under a row lock): validate against the row it will replace.
+            existing = Outcome.objects.filter(feature=feature, measured_on=measured_on).first()
+            if existing is not None:
+                self.instance = existing
         return cleaned
 
-    def validate_unique(self):
-        """Recording the same day again replaces that day's outcome (the service does it)."""
 
 
 @admin.register(Outcome)

@@ -103,7 +103,7 @@ def _features_by_key(keys: list[str], *, field: str) -> dict[str, Feature]:
     found = {f.key: f for f in Feature.objects.filter(key__in=keys)}
     missing = [k for k in keys if k not in found]
     if missing:
-        raise NotFound(f"Unknown feature {', '.join(missing)}.", code="not_found")
+        raise NotFound(f"Unknown feature {', '.join(missing)}.", field=field)
     return found
 
 

@@ -207,6 +207,20 @@ def test_outcomes_are_added_through_the_service(ops):
     )
     assert response.status_code == 302
     assert Outcome.objects.get().ticket_change == -2
+    # The same day again replaces it.
+    response = ops.post(
+        reverse("admin:scoring_outcome_add"),
+        {
+            "feature": f.pk,
+            "measured_on": str(timezone.localdate()),
+            "adoption_rate": "0.5",
+            "revenue_change": "10",
+            "ticket_change": "-4",
+            "time_saved_hours": "4",
+        },
+    )
+    assert response.status_code == 302
+    assert list(Outcome.objects.values_list("ticket_change", flat=True)) == [-4]
 
 
 @pytest.mark.parametrize(
