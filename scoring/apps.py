@@ -1,0 +1,41 @@
+from opsplatform import registry
+
+_SCORE = [
+    "scoring.view_feature",
+    "scoring.add_feature",
+    "scoring.change_feature",
+    "scoring.view_featurescore",
+    "scoring.add_featurescore",
+    "scoring.view_scoringmodel",
+    "scoring.add_scoringmodel",
+    "scoring.change_scoringmodel",
+    "scoring.view_outcome",
+    "scoring.add_outcome",
+    "scoring.change_outcome",
+    "scoring.view_roadmap",
+    "scoring.add_roadmap",
+]
+_READ = [
+    "scoring.view_feature",
+    "scoring.view_featurescore",
+    "scoring.view_scoringmodel",
+    "scoring.view_outcome",
+    "scoring.view_roadmap",
+]
+
+
+class ScoringConfig(registry.PlatformAppConfig):
+    """Predictive feature scoring: transparent scores per dimension and persona, evidence from
+    live data, comparison, roadmaps and calibration against outcomes (docs/scoring.md)."""
+
+    name = "scoring"
+    verbose_name = "Feature scoring"
+    api_router = "scoring.api.router"
+    api_prefix = "/scoring/"
+    # Product and operations staff score features; compliance reads them.
+    group_permissions = {"operations": _SCORE, "compliance": _READ}
+
+    def ensure_reference_data(self):
+        from scoring.services import ensure_default_model
+
+        ensure_default_model()
