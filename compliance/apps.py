@@ -46,6 +46,22 @@ class ComplianceConfig(registry.PlatformAppConfig):
 
     name = "compliance"
     verbose_name = "Compliance"
+    admin_icon = "verified_user"
+    admin_links = [
+        (
+            "Compliance dashboard",
+            "monitoring",
+            "admin:compliance_monitor_dashboard",
+            "view_monitor",
+        ),
+        ("Audit trail", "history", "admin:compliance_monitor_audit_trail", "view_audit_trail"),
+        (
+            "Record of processing",
+            "list_alt",
+            "admin:compliance_monitor_processing",
+            "view_requirement",
+        ),
+    ]
     api_router = "compliance.api.router"
     api_prefix = "/compliance/"
     group_permissions = {"compliance": _WORK, "operations": _PROPOSE}

@@ -30,6 +30,7 @@ class DeploymentsConfig(registry.PlatformAppConfig):
 
     name = "deployments"
     verbose_name = "Rollouts and onboarding"
+    admin_icon = "rocket_launch"
     api_router = "deployments.api.router"
     group_permissions = {
         "operations": _OPERATE,

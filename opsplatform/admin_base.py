@@ -12,6 +12,7 @@
 
 from collections.abc import Callable, Iterable
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,6 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
+from opsplatform import registry
 from opsplatform.admin_changelist import SafeChangeListMixin
 from opsplatform.errors import DomainError
 
@@ -185,47 +187,20 @@ def tabbed_fieldsets(fields: Iterable, tabs: dict[str, list[str]], first: str) -
 
 # --- sidebar ----------------------------------------------------------------------------------
 
+# Icons of the apps that are not components (a component declares `admin_icon` on its config).
 APP_ICONS = {
-    "support": "support_agent",
-    "userflows": "manage_accounts",
-    "opsplatform": "podcasts",
     "auth": "group",
     "django_q": "schedule",
     "axes": "lock",
-    "compliance": "verified_user",
 }
-# Pages that are not changelists, shown under their app: (app, title, icon, url name, perm).
-EXTRA_LINKS = [
-    ("support", "Support dashboard", "monitoring", "admin:support_ticket_dashboard", "view_ticket"),
-    (
-        "userflows",
-        "Cancellation reasons",
-        "insights",
-        "admin:userflows_subscription_cancellation_reasons",
-        "view_subscription",
-    ),
-    (
-        "compliance",
-        "Compliance dashboard",
-        "monitoring",
-        "admin:compliance_monitor_dashboard",
-        "view_monitor",
-    ),
-    (
-        "compliance",
-        "Audit trail",
-        "history",
-        "admin:compliance_monitor_audit_trail",
-        "view_audit_trail",
-    ),
-    (
-        "compliance",
-        "Record of processing",
-        "list_alt",
-        "admin:compliance_monitor_processing",
-        "view_requirement",
-    ),
-]
+
+
+def _app_icon_and_links(label: str) -> tuple[str, list]:
+    """A component's sidebar icon and extra pages, declared on its PlatformAppConfig."""
+    config = apps.get_app_config(label)
+    if isinstance(config, registry.PlatformAppConfig):
+        return config.admin_icon, list(config.admin_links)
+    return APP_ICONS.get(label, "table"), []
 
 
 def favicon_url(request: HttpRequest) -> str:
@@ -241,9 +216,10 @@ def sidebar_navigation(request: HttpRequest) -> list[dict]:
     groups = []
     for app in admin.site.get_app_list(request):
         label = app["app_label"]
+        icon_of_models, links = _app_icon_and_links(label)
         items = []
-        for app_label, title, icon, url_name, perm in EXTRA_LINKS:
-            if app_label == label and request.user.has_perm(f"{label}.{perm}"):
+        for title, icon, url_name, perm in links:
+            if request.user.has_perm(f"{label}.{perm}"):
                 try:
                     items.append({"title": title, "icon": icon, "link": reverse(url_name)})
                 except NoReverseMatch:
@@ -251,7 +227,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict]:
         items += [
             {
                 "title": model["name"],
-                "icon": APP_ICONS.get(label, "table"),
+                "icon": icon_of_models,
                 "link": model["admin_url"],
             }
             for model in app["models"]

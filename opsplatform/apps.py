@@ -8,6 +8,7 @@ class OpsplatformConfig(registry.PlatformAppConfig):
 
     name = "opsplatform"
     verbose_name = "Accounts and campaigns"
+    admin_icon = "podcasts"
     api_router = "opsplatform.api_core.router"
     # Permissions each staff group gets from this app ("app_label.codename").
     group_permissions = {

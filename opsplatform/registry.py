@@ -6,6 +6,7 @@ are the declared hooks (each with a default that contributes nothing):
 - `account_urls` / `account_url_prefix`: its customer pages, included under /account/<prefix>;
 - `account_nav`: menu entries on customer pages; `account_banners(request, account)`;
 - `group_permissions`: what each staff group may do with the app's models;
+- `admin_icon` / `admin_links`: the app's icon and extra pages in the admin sidebar;
 - `ensure_reference_data()`: idempotent reference rows, run after every migrate.
 
 And it may provide any of these modules, found by name:
@@ -43,6 +44,10 @@ class PlatformAppConfig(AppConfig):
     account_nav: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()
     # Permission codenames ("app_label.codename") each staff group gets from this app.
     group_permissions: dict[str, list[str]] = {}
+    # The admin sidebar: the app's icon (a Material Symbols name) and its pages that are not
+    # changelists, as (title, icon, url name, permission codename of this app).
+    admin_icon: str = "table"
+    admin_links: tuple[tuple[str, str, str, str], ...] | list[tuple[str, str, str, str]] = ()
 
     def account_banners(self, request, account) -> list[str]:
         """Messages shown on every customer page (e.g. a scheduled deletion)."""

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "deployments",
     "studies",
     "compliance",
+    "scoring",
 ]
 
 MIDDLEWARE = [

@@ -530,7 +530,6 @@ class OutcomeForm(forms.ModelForm):
         return cleaned
 
 
-
 @admin.register(Outcome)
 class OutcomeAdmin(HistoryAdmin):
     form = OutcomeForm

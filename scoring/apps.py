@@ -30,6 +30,10 @@ class ScoringConfig(registry.PlatformAppConfig):
 
     name = "scoring"
     verbose_name = "Feature scoring"
+    admin_icon = "leaderboard"
+    admin_links = [
+        ("Roadmap board", "view_kanban", "admin:scoring_feature_roadmap_board", "view_roadmap"),
+    ]
     api_router = "scoring.api.router"
     api_prefix = "/scoring/"
     # Product and operations staff score features; compliance reads them.

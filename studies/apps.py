@@ -10,6 +10,7 @@ class StudiesConfig(registry.PlatformAppConfig):
 
     name = "studies"
     verbose_name = "Studies"
+    admin_icon = "query_stats"
     api_router = "studies.api.router"
     # Operations run studies and schedules; leadership reads them through the same group.
     group_permissions = {"operations": _RUN, "compliance": _READ}

@@ -32,6 +32,10 @@ class SupportConfig(registry.PlatformAppConfig):
     account_urls = "support.urls"
     account_url_prefix = "support/"
     verbose_name = "Support"
+    admin_icon = "support_agent"
+    admin_links = [
+        ("Support dashboard", "monitoring", "admin:support_ticket_dashboard", "view_ticket"),
+    ]
     group_permissions = {
         "support_l1": _AGENT,
         "support_l2": _AGENT,

@@ -25,6 +25,15 @@ class UserflowsConfig(registry.PlatformAppConfig):
     account_urls = "userflows.urls"
     account_url_prefix = ""
     verbose_name = "Self-serve flows"
+    admin_icon = "manage_accounts"
+    admin_links = [
+        (
+            "Cancellation reasons",
+            "insights",
+            "admin:userflows_subscription_cancellation_reasons",
+            "view_subscription",
+        ),
+    ]
     account_nav = [
         ("Exports", "userflows:exports"),
         ("Billing", "userflows:billing"),

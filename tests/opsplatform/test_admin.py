@@ -124,3 +124,31 @@ def test_admin_pages_load_nothing_from_another_origin(superuser_client, url_name
     links = ASSET.findall(html)
     assert any(link.endswith("unfold/js/chart/chart.js") for link in links)
     assert [link for link in links if "//" in link] == []
+
+
+def _sidebar(client) -> dict[str, list[str]]:
+    from opsplatform.admin_base import sidebar_navigation
+
+    request = client.get(reverse("admin:index")).wsgi_request
+    return {g["title"]: [i["title"] for i in g["items"]] for g in sidebar_navigation(request)}
+
+
+def test_the_sidebar_shows_each_apps_declared_pages_to_those_allowed(client):
+    """Apps declare their extra admin pages on their config (admin_links); a page shows only
+    to a user with its permission, under the app's own group."""
+    client.force_login(staff_in("compliance"))
+    sidebar = _sidebar(client)
+    assert sidebar["Compliance"][:3] == [
+        "Compliance dashboard",
+        "Audit trail",
+        "Record of processing",
+    ]
+
+    client.force_login(staff_in("support_l1"))
+    sidebar = _sidebar(client)
+    assert sidebar["Support"][0] == "Support dashboard"
+    assert "Compliance" not in sidebar  # an agent holds no compliance permission
+
+    client.force_login(staff_in("operations"))
+    sidebar = _sidebar(client)
+    assert "Roadmap board" in sidebar["Feature scoring"]
