@@ -26,6 +26,7 @@ from unfold.widgets import (
 
 from opsplatform.admin import EstimatedCountPaginator
 from opsplatform.admin_base import (
+    DANGER,
     INFO,
     PRIMARY,
     SUCCESS,
@@ -61,6 +62,12 @@ STATUS_COLOURS = {
     Status.ON_HOLD: WARNING,
     Status.RESOLVED: SUCCESS,
     Status.CLOSED: "",
+}
+PRIORITY_COLOURS = {
+    Priority.LOW: "",
+    Priority.NORMAL: INFO,
+    Priority.HIGH: WARNING,
+    Priority.URGENT: DANGER,
 }
 HELD_COLOURS = {
     HeldEmail.Status.HELD: WARNING,
@@ -100,6 +107,58 @@ class AssigneeFilter(admin.SimpleListFilter):
         if value and value.isdigit() and len(value) < 19:
             return queryset.filter(assignee_id=int(value))
         return queryset
+
+
+class QueueViewFilter(admin.SimpleListFilter):
+    """The saved views of the queue (`?view=`), shown as tabs above the list. Without a
+    choice the queue shows open work; filtering by status alone searches all tickets."""
+
+    title = "view"
+    parameter_name = "view"
+
+    def __init__(self, request, params, model, model_admin):
+        self._status_filtered = any(key.startswith("status") for key in params)
+        super().__init__(request, params, model, model_admin)
+
+    def value(self):
+        raw = super().value()
+        if raw is None and self._status_filtered:
+            return "all"
+        return selectors.queue_view_key(raw)
+
+    def lookups(self, request, model_admin):
+        return selectors.QUEUE_VIEWS
+
+    def choices(self, changelist):
+        current = self.value()
+        for key, label in self.lookup_choices:
+            yield {
+                "selected": current == key,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: key}, [self.parameter_name]
+                ),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        return selectors.queue_filter(
+            queryset, view=self.value(), user=request.user, now=timezone.now()
+        )
+
+
+def countdown(delta) -> str:
+    """A short duration for the SLA column: `3d 4h`, `2h 05m`, `12m`."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+SLA_SOON = 60 * 60  # seconds: a deadline within the hour is shown in amber
 
 
 class BreachedFilter(admin.SimpleListFilter):
@@ -284,19 +343,20 @@ class DashboardForm(forms.Form):
 
 @admin.register(Ticket)
 class TicketAdmin(HistoryAdmin):
+    # The columns an agent needs, compact enough for a 1366 px laptop (channel is a filter).
     list_display = [
         "reference_display",
         "subject",
-        "account",
-        "channel",
-        "priority",
+        "requester_display",
+        "priority_display",
         "status_display",
         "level_display",
-        "assignee",
+        "assignee_display",
         "sla_due",
     ]
     list_display_links = ["reference_display", "subject"]
     list_filter = [
+        QueueViewFilter,
         "status",
         "priority",
         "channel",
@@ -311,7 +371,6 @@ class TicketAdmin(HistoryAdmin):
     list_fullwidth = True  # the queue uses the whole width (Unfold)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    ordering = ["-created_at", "-id"]
     raw_id_fields = ["account"]
     inlines = [TicketMessageInline, EscalationInline, CSATInline]
     actions = [
@@ -327,6 +386,7 @@ class TicketAdmin(HistoryAdmin):
     actions_detail = ["assign_this_to_me", "resolve_this", "escalate_this"]
     change_form_template = "support/admin/ticket_change_form.html"
     change_list_template = "support/admin/ticket_change_list.html"
+    list_before_template = "support/admin/queue_views.html"
     change_readonly = [
         "reference_display",
         "status_display",
@@ -350,11 +410,52 @@ class TicketAdmin(HistoryAdmin):
     class Media:
         css = {"all": ["support/admin.css"]}
 
+    # -- the queue: saved views, SLA ordering --
+
+    def get_queryset(self, request):
+        # ModelAdmin.get_queryset orders before we could annotate: the same, annotated first.
+        qs = selectors.queue_annotate(self.model._default_manager.get_queryset(), timezone.now())
+        return qs.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        view = selectors.queue_view_key(request.GET.get("view"))
+        if request.GET.get("view") is None and any(k.startswith("status") for k in request.GET):
+            view = "all"
+        return selectors.queue_ordering(view)
+
+    def changelist_view(self, request, extra_context=None):
+        current = selectors.queue_view_key(request.GET.get("view"))
+        base = reverse("admin:support_ticket_changelist")
+        views = [
+            {"key": key, "label": label, "url": f"{base}?view={key}", "active": key == current}
+            for key, label in selectors.QUEUE_VIEWS
+        ]
+        extra_context = {**(extra_context or {}), "queue_views": views}
+        return super().changelist_view(request, extra_context)
+
     # -- columns --
 
     @admin.display(description="Reference", ordering="id")
     def reference_display(self, obj):
         return obj.reference
+
+    @admin.display(description="Requester", ordering="account__name")
+    def requester_display(self, obj):
+        if obj.account is not None:
+            return format_html(
+                '<span class="support-requester" title="{}">{}</span>',
+                obj.requester_email,
+                obj.account.name,
+            )
+        return format_html('<span class="support-requester">{}</span>', obj.requester_email)
+
+    @admin.display(description="Priority", ordering="priority")
+    def priority_display(self, obj):
+        return badge(obj.priority, obj.get_priority_display(), PRIORITY_COLOURS)
+
+    @admin.display(description="Assignee", ordering="assignee__username")
+    def assignee_display(self, obj):
+        return obj.assignee.get_username() if obj.assignee else "—"
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
@@ -366,24 +467,32 @@ class TicketAdmin(HistoryAdmin):
     def level_display(self, obj):
         return f"L{obj.escalation_level}"
 
-    @admin.display(description="SLA due", ordering="first_response_due_at")
+    @admin.display(description="SLA due", ordering="queue_due")
     def sla_due(self, obj):
+        """The next deadline as a countdown, coloured: red when breached, amber within the
+        hour, paused while waiting on the customer; the exact time in the tooltip."""
         due = obj.next_due_at
         if due is None:
             return "—"
         label = "first response" if obj.first_response_at is None else "resolution"
         stamp = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
-        if obj.status == Status.PENDING and not obj.is_breached():
+        now = timezone.now()
+        title = f"{label} due {stamp}"
+        if obj.is_breached(now):
             return format_html(
-                '<span class="support-sla-paused" title="{} due">{} (paused)</span>', label, stamp
+                '<span class="support-sla-breached" title="{}">⚠ {} over</span>',
+                title,
+                countdown((obj.sla_paused_at or now) - due),
             )
-        if obj.is_breached():
+        if obj.status == Status.PENDING and obj.sla_paused_at is not None:
             return format_html(
-                '<span class="support-sla-breached" title="{} due">⚠ {} breached</span>',
-                label,
-                stamp,
+                '<span class="support-sla-paused" title="{}">paused, {} left</span>',
+                title,
+                countdown(due - obj.sla_paused_at),
             )
-        return format_html('<span title="{} due">{}</span>', label, stamp)
+        left = due - now
+        css = "support-sla-soon" if left.total_seconds() <= SLA_SOON else "support-sla-ok"
+        return format_html('<span class="{}" title="{}">in {}</span>', css, title, countdown(left))
 
     @admin.display(description="SLA")
     def sla_state(self, obj):

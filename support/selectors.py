@@ -308,3 +308,74 @@ def support_metrics_get(
                 value: found.get(value, Percentiles()) for value in choices.values
             }
     return m
+
+
+# --- the agents' queue ------------------------------------------------------------------------
+
+# The saved views of the queue: (key, label). The queue opens on "open" (open work).
+QUEUE_VIEWS = [
+    ("open", "Open work"),
+    ("mine", "My open"),
+    ("unassigned", "Unassigned"),
+    ("breached", "Breached"),
+    ("waiting", "Waiting on customer"),
+    ("solved", "Recently solved"),
+    ("all", "All"),
+]
+DEFAULT_QUEUE_VIEW = "open"
+RECENTLY_SOLVED_DAYS = 7
+
+
+def queue_view_key(value: str | None) -> str:
+    """The saved view a request asks for; anything unknown is the default (open work)."""
+    keys = {key for key, _ in QUEUE_VIEWS}
+    return value if value in keys else DEFAULT_QUEUE_VIEW
+
+
+def queue_annotate(qs: QuerySet[Ticket], now: dt.datetime) -> QuerySet[Ticket]:
+    """`queue_breached` (0 breached, 1 not) and `queue_due` (the next SLA deadline: first
+    response until answered, then resolution; empty once resolved or closed), computed in
+    SQL so the queue sorts by them."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    return qs.annotate(
+        queue_breached=Case(
+            When(Ticket.breached_q(now), then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        queue_due=Case(
+            When(~Q(status__in=Ticket.ACTIVE_STATUSES), then=Value(None)),
+            When(first_response_at__isnull=True, then=F("first_response_due_at")),
+            default=F("resolution_due_at"),
+        ),
+    )
+
+
+def queue_filter(qs: QuerySet[Ticket], *, view: str, user, now: dt.datetime) -> QuerySet[Ticket]:
+    """One saved view of the queue applied to `qs` (already scoped to what `user` may see)."""
+    active = Q(status__in=Ticket.ACTIVE_STATUSES)
+    if view == "open":
+        return qs.filter(active)
+    if view == "mine":
+        return qs.filter(active, assignee_id=user.pk)
+    if view == "unassigned":
+        return qs.filter(active, assignee__isnull=True)
+    if view == "breached":
+        return qs.filter(Ticket.breached_q(now))
+    if view == "waiting":
+        return qs.filter(status=Ticket.Status.PENDING)
+    if view == "solved":
+        since = now - dt.timedelta(days=RECENTLY_SOLVED_DAYS)
+        return qs.filter(
+            status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED], resolved_at__gte=since
+        )
+    return qs
+
+
+def queue_ordering(view: str) -> list[str]:
+    """Open work sorts by SLA: breached first, then the nearest deadline; recently solved
+    tickets newest first; "All" follows the same SLA order (finished tickets last)."""
+    if view == "solved":
+        return ["-resolved_at", "-id"]
+    return ["queue_breached", F("queue_due").asc(nulls_last=True), "-created_at", "-id"]
