@@ -322,6 +322,41 @@ class EscalateForm(forms.Form):
     )
 
 
+class AssignForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), widget=UnfoldAdminSelectWidget
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = agents_queryset()
+
+
+class MergeForm(forms.Form):
+    """The surviving ticket, by reference; the ticket being merged is `source`."""
+
+    into = forms.CharField(
+        max_length=30,
+        label="Merge into ticket",
+        help_text="The reference of the ticket that continues (e.g. SUP-000123).",
+        widget=UnfoldAdminTextInputWidget,
+    )
+
+    def __init__(self, *args, source, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+
+    def clean_into(self):
+        value = self.cleaned_data["into"]
+        ticket_id = parse_reference(value)
+        target = Ticket.objects.filter(pk=ticket_id).first() if ticket_id else None
+        if target is None:
+            raise forms.ValidationError("No ticket has this reference.")
+        if target.pk == self.source.pk:
+            raise forms.ValidationError("A ticket cannot be merged into itself.")
+        return target
+
+
 DATE_ATTRS = {"type": "date", "class": " ".join(INPUT_CLASSES)}
 
 
@@ -383,7 +418,18 @@ class TicketAdmin(HistoryAdmin):
         "put_on_hold",
         "merge_duplicates",
     ]
-    actions_detail = ["assign_this_to_me", "resolve_this", "escalate_this"]
+    # The ticket page's buttons; get_actions_detail shows those the ticket's status allows.
+    actions_detail = [
+        "assign_this_to_me",
+        "assign_this",
+        "escalate_this",
+        "pending_this",
+        "hold_this",
+        "resolve_this",
+        "close_this",
+        "reopen_this",
+        "merge_this",
+    ]
     change_form_template = "support/admin/ticket_change_form.html"
     change_list_template = "support/admin/ticket_change_list.html"
     list_before_template = "support/admin/queue_views.html"
@@ -814,6 +860,157 @@ class TicketAdmin(HistoryAdmin):
                 ticket=t, status=Status.RESOLVED, actor=request.user
             ),
             done="Resolved.",
+        )
+
+    # Which buttons a ticket in each status shows (the service still checks every move).
+    BUTTONS_BY_STATUS = {
+        "assign_this_to_me": set(Status.values) - {Status.CLOSED},
+        "assign_this": set(Status.values) - {Status.CLOSED},
+        "escalate_this": set(Ticket.ACTIVE_STATUSES),
+        "pending_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.PENDING},
+        "hold_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.ON_HOLD},
+        "resolve_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.RESOLVED},
+        "close_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.CLOSED},
+        "reopen_this": {Status.RESOLVED},
+        "merge_this": set(Status.values) - {Status.CLOSED},
+    }
+
+    def get_actions_detail(self, request, object_id):
+        buttons = super().get_actions_detail(request, object_id)
+        status = Ticket.objects.filter(pk=object_id).values_list("status", flat=True).first()
+        prefix = "support_ticket_"  # Unfold names a button <app>_<model>_<method>
+        return [
+            b
+            for b in buttons
+            if status
+            in self.BUTTONS_BY_STATUS.get(b.action_name.removeprefix(prefix), set(Status.values))
+        ]
+
+    def _status_button(self, request, object_id, *, to, title, message, label, done):
+        return self._ticket_button(
+            request,
+            object_id,
+            title=title,
+            message=message,
+            label=label,
+            run=lambda t: services.update_ticket_status(ticket=t, status=to, actor=request.user),
+            done=done,
+        )
+
+    @action(description="Assign…", permissions=["change"], icon="group")
+    def assign_this(self, request, object_id):
+        ticket = self._ticket_or_404(request, object_id)
+
+        def run(data):
+            services.assign_ticket(ticket=ticket, assignee=data["agent"], actor=request.user)
+            return f"Assigned to {data['agent'].get_username()}."
+
+        return confirm(
+            self,
+            request,
+            title=f"Assign {ticket.reference}",
+            message="Choose the agent who owns this ticket from now on.",
+            items=[f"{ticket.reference}: {ticket.subject}"],
+            confirm_label="Assign",
+            on_confirm=run,
+            done_url=reverse("admin:support_ticket_change", args=[ticket.pk]),
+            destructive=False,
+            form=AssignForm,
+        )
+
+    @action(description="Pending", permissions=["change"], icon="hourglass_empty")
+    def pending_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.PENDING,
+            title="Mark {ref} pending?",
+            message="The ticket waits on the customer: its SLA clocks pause until they reply.",
+            label="Mark pending",
+            done="Marked pending.",
+        )
+
+    @action(description="On hold", permissions=["change"], icon="pause_circle")
+    def hold_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.ON_HOLD,
+            title="Put {ref} on hold?",
+            message="The ticket waits on someone other than the customer; its clocks keep running.",
+            label="Put on hold",
+            done="Put on hold.",
+        )
+
+    @action(description="Close", permissions=["change"], icon="lock")
+    def close_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.CLOSED,
+            title="Close {ref}?",
+            message="A closed ticket cannot be reopened; a reply from the customer opens a new one.",
+            label="Close",
+            done="Closed.",
+        )
+
+    @action(description="Reopen", permissions=["change"], icon="undo")
+    def reopen_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.OPEN,
+            title="Reopen {ref}?",
+            message="The ticket goes back to open work and its resolution clock runs again.",
+            label="Reopen",
+            done="Reopened.",
+        )
+
+    @action(description="Merge into…", permissions=["change"], icon="merge")
+    def merge_this(self, request, object_id):
+        """Asks for the surviving ticket, shows both side by side, merges on confirmation."""
+        ticket = self._ticket_or_404(request, object_id)
+        done_url = reverse("admin:support_ticket_change", args=[ticket.pk])
+        form = MergeForm(request.POST or None, source=ticket)
+        if request.method == "POST" and form.is_valid():
+            target = form.cleaned_data["into"]
+            if request.POST.get("confirm") == "yes":
+                try:
+                    services.merge_tickets(source=ticket, target=target, actor=request.user)
+                except DomainError as exc:
+                    self.message_user(request, exc.detail, messages.ERROR)
+                    return HttpResponseRedirect(done_url)
+                self.message_user(
+                    request, f"{ticket.reference} merged into {target.reference}.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:support_ticket_change", args=[target.pk])
+                )
+            pair = selectors.merge_preview(source=ticket, target=target)
+            return TemplateResponse(
+                request,
+                "support/admin/merge.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"Merge {ticket.reference} into {target.reference}?",
+                    "opts": self.model._meta,
+                    "pair": pair,
+                    "form": form,
+                    "confirming": True,
+                    "cancel_url": done_url,
+                },
+            )
+        return TemplateResponse(
+            request,
+            "support/admin/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Merge {ticket.reference} into another ticket",
+                "opts": self.model._meta,
+                "form": form,
+                "confirming": False,
+                "cancel_url": done_url,
+            },
         )
 
     @action(description="Escalate…", permissions=["change"], icon="trending_up")

@@ -379,3 +379,66 @@ def queue_ordering(view: str) -> list[str]:
     if view == "solved":
         return ["-resolved_at", "-id"]
     return ["queue_breached", F("queue_due").asc(nulls_last=True), "-created_at", "-id"]
+
+
+@dataclass(frozen=True)
+class MergeSide:
+    ticket: Ticket
+    message_count: int
+    first_message: str
+    last_message: str
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    source: MergeSide
+    target: MergeSide
+    same_requester: bool
+
+
+def _merge_side(ticket: Ticket) -> MergeSide:
+    messages = list(
+        ticket.messages.filter(internal=False).order_by("created_at", "id").values_list("body")
+    )
+    bodies = [body for (body,) in messages]
+    return MergeSide(
+        ticket=ticket,
+        message_count=len(bodies),
+        first_message=bodies[0][:400] if bodies else "",
+        last_message=bodies[-1][:400] if len(bodies) > 1 else "",
+    )
+
+
+def merge_preview(*, source: Ticket, target: Ticket) -> MergePreview:
+    """Both tickets of a merge, side by side, for the agent to confirm; `same_requester`
+    says whether the merge service will accept them."""
+    same = (source.account_id is not None and source.account_id == target.account_id) or (
+        source.account_id is None
+        and target.account_id is None
+        and source.requester_email.lower() == target.requester_email.lower()
+    )
+    return MergePreview(source=_merge_side(source), target=_merge_side(target), same_requester=same)
+
+
+MAX_MERGE_HOPS = 5
+
+
+def merged_survivor(*, user, ticket: Ticket) -> Ticket | None:
+    """The ticket a merged ticket's conversation continues on (following merges of merges),
+    when the user may see it; None for a ticket that was not merged."""
+    seen = {ticket.pk}
+    survivor = None
+    current = ticket
+    for _ in range(MAX_MERGE_HOPS):
+        if current.merged_into_id is None or current.merged_into_id in seen:
+            break
+        seen.add(current.merged_into_id)
+        nxt = (
+            visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
+            .filter(pk=current.merged_into_id)
+            .first()
+        )
+        if nxt is None:
+            break
+        survivor = current = nxt
+    return survivor

@@ -82,6 +82,15 @@ def _detail_context(request, ticket, **forms):
 @customer_page
 def ticket_detail(request, account, reference):
     ticket = _ticket(request, reference)
+    survivor = selectors.merged_survivor(user=request.user, ticket=ticket)
+    if survivor is not None:
+        # A merged ticket's thread moved: the conversation continues on the surviving one.
+        messages.info(
+            request,
+            f"{ticket.reference} was merged into {survivor.reference}; "
+            "the conversation continues here.",
+        )
+        return redirect("support:ticket_detail", reference=survivor.reference)
     return render(request, "support/ticket_detail.html", _detail_context(request, ticket))
 
 
