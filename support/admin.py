@@ -949,7 +949,7 @@ class TicketAdmin(HistoryAdmin):
             object_id,
             to=Status.CLOSED,
             title="Close {ref}?",
-            message="A closed ticket cannot be reopened; a reply from the customer opens a new one.",
+            message="A closed ticket cannot be reopened; a customer reply opens a new one.",
             label="Close",
             done="Closed.",
         )

@@ -18,9 +18,10 @@ from opsplatform import telemetry
 from opsplatform.errors import Conflict, InvalidInput
 from opsplatform.models import Account
 from opsplatform.transitions import transition
-from opsplatform.validation import clean_text
+from opsplatform.validation import clean_text, strip_nul
 from support.models import (
     MAX_LEVEL,
+    Attachment,
     Channel,
     CSATRating,
     Escalation,
@@ -31,6 +32,7 @@ from support.models import (
 from support.services.common import (
     MAX_BODY,
     acting_user,
+    agent_display_name,
     clean_email,
     clean_subject,
     locked_ticket,
@@ -85,6 +87,7 @@ def create_ticket(
     chat_session_id: str = "",
     follow_up_of: Ticket | None = None,
     acknowledge: bool = True,
+    full_body: str = "",
 ) -> Ticket:
     """Open a ticket with its first message; due times come from the priority's SLA policy
     and urgent tickets start at L2. The requester is acknowledged unless `acknowledge` is
@@ -131,6 +134,7 @@ def create_ticket(
         author=acting_user(actor),
         author_email=requester_email if author_kind == TicketMessage.Author.REQUESTER else "",
         body=description,
+        full_body=strip_nul(full_body)[:MAX_BODY],
         internal=False,
         channel=channel,
         message_id=message_id,
@@ -306,11 +310,18 @@ def add_message(
     internal: bool = False,
     channel: str | None = None,
     message_id: str = "",
+    full_body: str = "",
 ) -> TicketMessage:
     """Append to a thread. An agent's first public reply sets first_response_at and the
-    requester is emailed every public agent reply; a requester's message reopens a pending
-    or resolved ticket. Internal notes are for agents only and are never emailed."""
+    requester is emailed every public agent reply, signed with the agent's display name; a
+    requester's message reopens a pending or resolved ticket. Internal notes are for agents
+    only and are never emailed. `full_body` keeps an email reply as received when `body` is
+    only its new text."""
     body = clean_text(body, field="body", max_length=MAX_BODY, label="Message")
+    signer = acting_user(author)
+    signature = ""
+    if author_kind == TicketMessage.Author.AGENT and not internal and signer is not None:
+        signature = agent_display_name(signer)[:200]
     if author_kind not in TicketMessage.Author.values:
         raise InvalidInput("Unknown author.", field="author_kind")
     if internal and author_kind == TicketMessage.Author.REQUESTER:
@@ -328,6 +339,8 @@ def add_message(
             or (ticket.requester_email if author_kind == TicketMessage.Author.REQUESTER else "")
         )[:254],
         body=body,
+        signature=signature,
+        full_body=strip_nul(full_body)[:MAX_BODY],
         internal=internal,
         channel=channel or ticket.channel,
         message_id=message_id,
@@ -386,6 +399,8 @@ def merge_tickets(*, source: Ticket, target: Ticket, actor=None) -> Ticket:
             )
     now = timezone.now()
     moved = TicketMessage.objects.filter(ticket=source).update(ticket=target)
+    # Files go with their messages (rows without history: a set-based move is enough).
+    Attachment.objects.filter(ticket=source).update(ticket=target)
     TicketMessage.objects.create(
         ticket=target,
         author_kind=TicketMessage.Author.SYSTEM,
