@@ -289,13 +289,13 @@ class TicketMessage(models.Model):
             ),
         ]
 
-    @property
-    def signed_body(self) -> str:
-        return f"{self.body}\n\n— {self.signature}" if self.signature else self.body
-
     def __str__(self):
         kind = "note" if self.internal else self.author_kind
         return f"{kind} on {format_reference(self.ticket_id)} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def signed_body(self) -> str:
+        return f"{self.body}\n\n— {self.signature}" if self.signature else self.body
 
 
 class Escalation(models.Model):
