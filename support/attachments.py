@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from opsplatform.errors import InvalidInput
 
@@ -131,12 +132,17 @@ def _link_value(attachment) -> str:
     return f"{attachment.pk}:{attachment.sha256[:16]}"
 
 
+def sign(attachment) -> str:
+    """The token of a download link, valid for SUPPORT_ATTACHMENT_LINK_MINUTES."""
+    return _signer().sign(_link_value(attachment))
+
+
 def download_url(attachment) -> str:
-    """A link valid for SUPPORT_ATTACHMENT_LINK_MINUTES; the viewer must also be allowed to
-    see the ticket (the requester's account or support staff)."""
-    token = _signer().sign(_link_value(attachment))
+    """The pages' link to a file; the viewer must also be allowed to see the ticket (the
+    requester's account or support staff)."""
+    token = sign(attachment)
     path = reverse("support:attachment_download", kwargs={"attachment_id": attachment.pk})
-    return f"{path}?token={token}"
+    return f"{path}?{urlencode({'token': token})}"
 
 
 def check_token(attachment, token: str) -> str:

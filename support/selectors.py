@@ -442,3 +442,41 @@ def merged_survivor(*, user, ticket: Ticket) -> Ticket | None:
             break
         survivor = current = nxt
     return survivor
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+
+def attachment_list(*, user, ticket: Ticket) -> QuerySet:
+    """A ticket's files the user may see: customers never see files on internal notes."""
+    from support.models import Attachment
+
+    qs = Attachment.objects.filter(ticket=ticket).order_by("created_at", "id")
+    if not can_see_internal(user):
+        qs = qs.exclude(message__internal=True)
+    return qs
+
+
+def attachments_by_message(*, user, ticket: Ticket) -> dict[int | None, list]:
+    """The ticket's visible files grouped by message id (one query), each with its link."""
+    from support.attachments import download_url
+
+    grouped: dict[int | None, list] = {}
+    for attachment in attachment_list(user=user, ticket=ticket):
+        attachment.url = download_url(attachment)
+        grouped.setdefault(attachment.message_id, []).append(attachment)
+    return grouped
+
+
+def attachment_get(*, user, attachment_id: int):
+    """One file the user may see (behind the ticket's tenant wall), else NotFound."""
+    from support.models import Attachment
+
+    tickets = visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
+    qs = Attachment.objects.select_related("ticket", "message").filter(ticket__in=tickets)
+    if not can_see_internal(user):
+        qs = qs.exclude(message__internal=True)
+    attachment = qs.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise NotFound("Attachment not found.")
+    return attachment

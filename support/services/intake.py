@@ -24,7 +24,7 @@ from support.models import (
     TicketMessage,
     parse_reference,
 )
-from support.services.attachments import screen_files, store_attachments
+from support.services.attachments import screen_files
 from support.services.common import MAX_BODY, acting_user, clean_subject, on_commit_task
 from support.services.tickets import add_message, create_ticket
 
@@ -269,7 +269,7 @@ def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
     body = "\n\n".join(part for part in [split.text.strip(), *notes] if part) or ("(empty message)")
     ticket = _thread_ticket(parsed)
     if ticket is not None and ticket.status != Ticket.Status.CLOSED:
-        message = add_message(
+        add_message(
             ticket=ticket,
             body=body,
             author_kind=TicketMessage.Author.REQUESTER,
@@ -277,8 +277,8 @@ def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
             channel=Channel.EMAIL,
             message_id=parsed.message_id,
             full_body=split.full,
+            files=files,
         )
-        store_attachments(ticket=ticket, message=message, files=files)
         return IngestResult("appended", ticket)
     account = _known_account(parsed.from_email)
     created = create_ticket(
@@ -292,8 +292,8 @@ def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
         follow_up_of=ticket,
         acknowledge=account is not None or _has_ticket(parsed.from_email),
         full_body=split.full,
+        files=files,
     )
-    store_attachments(ticket=created, message=created.messages.get(), files=files)
     return IngestResult("created", created, f"follow-up of {ticket.reference}" if ticket else "")
 
 

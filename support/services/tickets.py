@@ -9,7 +9,7 @@ rolls back.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +19,7 @@ from opsplatform.errors import Conflict, InvalidInput
 from opsplatform.models import Account
 from opsplatform.transitions import transition
 from opsplatform.validation import clean_text, strip_nul
+from support.attachments import IncomingFile
 from support.models import (
     MAX_LEVEL,
     Attachment,
@@ -29,6 +30,7 @@ from support.models import (
     Ticket,
     TicketMessage,
 )
+from support.services.attachments import store_attachments
 from support.services.common import (
     MAX_BODY,
     acting_user,
@@ -88,6 +90,7 @@ def create_ticket(
     follow_up_of: Ticket | None = None,
     acknowledge: bool = True,
     full_body: str = "",
+    files: Sequence[IncomingFile] = (),
 ) -> Ticket:
     """Open a ticket with its first message; due times come from the priority's SLA policy
     and urgent tickets start at L2. The requester is acknowledged unless `acknowledge` is
@@ -128,7 +131,7 @@ def create_ticket(
         resolution_due_at=now + resolution,
     )
     save_ticket(ticket, actor=actor, reason=f"Opened via {Channel(channel).label}", now=now)
-    TicketMessage.objects.create(
+    first_message = TicketMessage.objects.create(
         ticket=ticket,
         author_kind=author_kind,
         author=acting_user(actor),
@@ -140,6 +143,8 @@ def create_ticket(
         message_id=message_id,
         created_at=now,
     )
+    if files:
+        store_attachments(ticket=ticket, message=first_message, files=files)
     telemetry.count_on_commit(telemetry.TICKETS_OPENED, channel)
     if acknowledge and author_kind == TicketMessage.Author.REQUESTER and channel != Channel.CHAT:
         # Tell the requester we have it, with the reference to quote (chat is answered live).
@@ -311,6 +316,7 @@ def add_message(
     channel: str | None = None,
     message_id: str = "",
     full_body: str = "",
+    files: Sequence[IncomingFile] = (),
 ) -> TicketMessage:
     """Append to a thread. An agent's first public reply sets first_response_at and the
     requester is emailed every public agent reply, signed with the agent's display name; a
@@ -347,6 +353,8 @@ def add_message(
         created_at=now,
     )
     message.save()
+    if files:
+        store_attachments(ticket=ticket, message=message, files=files)
     reason, to, changes = "", None, {}
     if author_kind == TicketMessage.Author.AGENT and not internal:
         if ticket.first_response_at is None:
