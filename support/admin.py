@@ -14,8 +14,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, linebreaks
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
 from unfold.decorators import action
 from unfold.widgets import (
     INPUT_CLASSES,
@@ -24,6 +23,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from opsplatform import registry
 from opsplatform.admin import EstimatedCountPaginator
 from opsplatform.admin_base import (
     DANGER,
@@ -41,12 +41,14 @@ from opsplatform.admin_base import (
 )
 from opsplatform.errors import DomainError
 from support import selectors, services
+from support.macros import active_macros, render_macro
 from support.models import (
     MAX_LEVEL,
     Channel,
     CSATRating,
     Escalation,
     HeldEmail,
+    Macro,
     Priority,
     SLAPolicy,
     Ticket,
@@ -180,43 +182,6 @@ class BreachedFilter(admin.SimpleListFilter):
 # --- inlines ----------------------------------------------------------------------------------
 
 
-class TicketMessageInline(ReadOnlyInline):
-    model = TicketMessage
-    verbose_name = "message"
-    verbose_name_plural = "Thread"
-    fields = ["created_at", "from_display", "kind_display", "body_display"]
-    readonly_fields = fields
-    ordering = ["created_at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("author")
-
-    @admin.display(description="From")
-    def from_display(self, obj):
-        if obj.author_kind == TicketMessage.Author.SYSTEM:
-            return "System"
-        if obj.author is not None:
-            return obj.author.get_username()
-        return obj.author_email or "—"
-
-    @admin.display(description="Kind")
-    def kind_display(self, obj):
-        if obj.internal:
-            return mark_safe('<span class="support-note">Internal note</span>')
-        if obj.author_kind == TicketMessage.Author.AGENT:
-            sent = " · emailed" if obj.emailed_at else ""
-            return format_html('<span class="support-reply">Public reply{}</span>', sent)
-        return format_html(
-            "<span>{} ({})</span>", obj.get_author_kind_display(), obj.get_channel_display()
-        )
-
-    @admin.display(description="Message")
-    def body_display(self, obj):
-        css = "support-body support-body-note" if obj.internal else "support-body"
-        body = mark_safe(linebreaks(obj.body, autoescape=True))  # noqa: S308 (escaped here)
-        return format_html('<div class="{}">{}</div>', css, body)
-
-
 class EscalationInline(ReadOnlyInline):
     model = Escalation
     fk_name = "ticket"
@@ -270,6 +235,19 @@ class TicketChangeForm(forms.ModelForm):
         help_text="Comma-separated lowercase words.",
         widget=UnfoldAdminTextInputWidget,
     )
+    macro = forms.ModelChoiceField(
+        queryset=Macro.objects.none(),
+        required=False,
+        label="Macro",
+        help_text="Inserts a saved reply into the reply box (sent as the reply if the box is "
+        "empty) and applies the macro's status.",
+        widget=UnfoldAdminSelectWidget(attrs={"data-support-macro": "1"}),
+    )
+    # What the page was opened on (support.selectors.activity_mark), for the collision notice.
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, max_length=50)
+
+    # Set by TicketAdmin.get_form: the agent working the page.
+    acting_user = None
 
     class Meta:
         model = Ticket
@@ -277,6 +255,9 @@ class TicketChangeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["macro"].queryset = Macro.objects.filter(active=True).order_by("name")
+        if self.instance.pk and not self.is_bound:
+            self.initial["seen"] = selectors.activity_mark(self.instance)
         current = self.instance.status if self.instance.pk else Status.NEW
         allowed = sorted(Ticket.STATUS_MACHINE.table[current], key=Status.values.index)
         self.fields["transition"].choices = [
@@ -290,6 +271,25 @@ class TicketChangeForm(forms.ModelForm):
             return services.normalize_tags(value.split(","))
         except DomainError as exc:
             raise forms.ValidationError(exc.detail) from None
+
+    def clean(self):
+        """The collision notice: when someone else replied or changed the ticket since the
+        page was opened, nothing is sent; the agent reads what happened and saves again."""
+        data = super().clean()
+        if not self.instance.pk or self.acting_user is None:
+            return data
+        mark = data.get("seen") or ""
+        notices = selectors.activity_since(ticket=self.instance, mark=mark, user=self.acting_user)
+        if notices:
+            fresh = selectors.activity_mark(self.instance)
+            self.data = self.data.copy()
+            self.data["seen"] = fresh  # saving again now sends it
+            raise forms.ValidationError(
+                "Since you opened this ticket: "
+                + " ".join(notices)
+                + " Nothing was sent. Read the thread, then save again to send."
+            )
+        return data
 
 
 class TicketAddForm(forms.ModelForm):
@@ -407,7 +407,8 @@ class TicketAdmin(HistoryAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     raw_id_fields = ["account"]
-    inlines = [TicketMessageInline, EscalationInline, CSATInline]
+    # The thread is drawn by the change form template (support/admin/thread.html).
+    inlines = [EscalationInline, CSATInline]
     actions = [
         "assign_to_me",
         "escalate",
@@ -455,6 +456,38 @@ class TicketAdmin(HistoryAdmin):
 
     class Media:
         css = {"all": ["support/admin.css"]}
+        js = ["support/macros.js"]
+
+    # -- the ticket page: thread, requester panel, macros --
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        ticket = self.get_object(request, object_id)
+        if ticket is not None:
+            extra_context = {**(extra_context or {}), **self._page_context(request, ticket)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _page_context(self, request, ticket):
+        thread = list(selectors.ticket_message_list(user=request.user, ticket=ticket))
+        files = selectors.attachments_by_message(user=request.user, ticket=ticket)
+        for message in thread:
+            message.files = files.get(message.pk, [])
+        account = ticket.account
+        return {
+            "thread": thread,
+            "loose_files": files.get(None, []),
+            "other_tickets": selectors.other_tickets(ticket=ticket),
+            "requester_account": account,
+            "account_url": (
+                reverse("admin:opsplatform_account_change", args=[account.pk]) if account else ""
+            ),
+            "panels": (
+                registry.account_panels(account, user=request.user, compact=True) if account else []
+            ),
+            "macro_texts": {
+                str(m.pk): render_macro(m, ticket=ticket, agent=request.user)
+                for m in active_macros()
+            },
+        }
 
     # -- the queue: saved views, SLA ordering --
 
@@ -558,7 +591,10 @@ class TicketAdmin(HistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = TicketChangeForm if obj is not None else TicketAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            form = type(form.__name__, (form,), {"acting_user": request.user})
+        return form
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -618,7 +654,15 @@ class TicketAdmin(HistoryAdmin):
             fieldsets.append(
                 (
                     "Reply",
-                    {"fields": ["reply", "internal_note", ("transition", "transition_notes")]},
+                    {
+                        "fields": [
+                            "macro",
+                            "reply",
+                            "internal_note",
+                            ("transition", "transition_notes"),
+                            "seen",
+                        ]
+                    },
                 )
             )
         return fieldsets
@@ -654,6 +698,14 @@ class TicketAdmin(HistoryAdmin):
             obj.__dict__.update({k: v for k, v in ticket.__dict__.items() if not k.startswith("_")})
             return
         # A domain error propagates to changeform_view, which rolls the whole save back.
+        macro = data.get("macro")
+        if macro is not None:
+            # Without the page's script the macro is sent as written; its status applies
+            # unless the agent chose a move themselves.
+            if not data.get("reply"):
+                data["reply"] = render_macro(macro, ticket=obj, agent=request.user)
+            if macro.status and not data.get("transition"):
+                data["transition"] = macro.status
         changed = set(form.changed_data)
         details = ("subject", "priority", "tags", "assignee")
         changes = {name: data[name] for name in details if name in changed}
@@ -1255,3 +1307,24 @@ class HeldEmailAdmin(ReadOnlyHistoryAdmin):
             "Discarded",
             lambda held: services.discard_held_email(held=held, actor=request.user),
         )
+
+
+@admin.register(Macro)
+class MacroAdmin(HistoryAdmin):
+    """Saved replies agents insert on the ticket page; placeholders are filled per ticket."""
+
+    list_display = ["name", "status", "active", "created_at"]
+    list_filter = ["active", "status"]
+    search_fields = ["name", "body"]
+    fields = ["name", "body", "status", "active"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.base_fields[
+            "body"
+        ].help_text = "Placeholders: {{ requester_name }}, {{ reference }}, {{ agent_name }}."
+        return form
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        super().save_model(request, obj, form, change)

@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "da", "cs", "ja"]
 # Replies longer than this are kept whole: quote detection is regex work on the whole text.
-MAX_PARSE_CHARS = 100_000
+MAX_PARSE_CHARS = 50_000
 
 
 @dataclass(frozen=True)

@@ -480,3 +480,87 @@ def attachment_get(*, user, attachment_id: int):
     if attachment is None:
         raise NotFound("Attachment not found.")
     return attachment
+
+
+# --- the ticket page ------------------------------------------------------------------------
+
+
+def activity_mark(ticket: Ticket) -> str:
+    """What the agent's page was opened on: the last history row and message ids."""
+    last_history = ticket.history.order_by("-history_id").values_list("history_id", flat=True)
+    last_message = ticket.messages.order_by("-id").values_list("id", flat=True)
+    return f"{last_history.first() or 0}:{last_message.first() or 0}"
+
+
+def activity_since(*, ticket: Ticket, mark: str, user) -> list[str]:
+    """What others did to the ticket after `mark` (activity_mark): replies, notes and
+    changes by another agent or the requester, as sentences for the collision notice."""
+    try:
+        history_id, message_id = (int(part) for part in mark.split(":"))
+    except ValueError:
+        return []
+    notices = []
+    messages = (
+        ticket.messages.filter(id__gt=message_id)
+        .exclude(author_id=user.pk)
+        .select_related("author")
+        .order_by("id")
+    )
+    for message in messages:
+        who = (
+            message.author.get_username()
+            if message.author
+            else (message.author_email or "the system")
+        )
+        kind = "added an internal note" if message.internal else "replied"
+        notices.append(f"{who} {kind} at {timezone.localtime(message.created_at):%H:%M}.")
+    changes = (
+        ticket.history.filter(history_id__gt=history_id)
+        .exclude(history_user_id=user.pk)
+        .select_related("history_user")
+        .order_by("history_id")
+    )
+    for row in changes:
+        who = row.history_user.get_username() if row.history_user else "the system"
+        what = row.history_change_reason or "changed the ticket"
+        notices.append(f"{who}: {what} at {timezone.localtime(row.history_date):%H:%M}.")
+    return notices
+
+
+def other_tickets(*, ticket: Ticket, limit: int = 8) -> list[Ticket]:
+    """The requester's other tickets for the side panel: open ones first, then newest."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    if ticket.account_id:
+        qs = Ticket.objects.filter(account_id=ticket.account_id)
+    else:
+        qs = Ticket.objects.filter(requester_email__iexact=ticket.requester_email)
+    return list(
+        qs.exclude(pk=ticket.pk)
+        .annotate(
+            finished=Case(
+                When(status__in=Ticket.ACTIVE_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("finished", "-created_at", "-id")[:limit]
+    )
+
+
+def account_ticket_list(*, account_id: int, limit: int = 10) -> list[Ticket]:
+    """An account's tickets for the account page: open first, then newest."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    return list(
+        Ticket.objects.filter(account_id=account_id)
+        .select_related("assignee")
+        .annotate(
+            finished=Case(
+                When(status__in=Ticket.ACTIVE_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("finished", "-created_at", "-id")[:limit]
+    )
