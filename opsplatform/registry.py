@@ -96,7 +96,8 @@ class AccountPanel:
 class AccountAction:
     """Something staff do for a customer (the customer asked, by phone or ticket).
 
-    `form` is a Django form class (the core adds the required `reason` field); `preview(
+    `form` is a form class deriving from `opsplatform.account_admin.ActionForm` (built with
+    `account=`; the core adds the required `reason` field); `preview(
     account, data)` returns the lines shown before confirming (e.g. a proration), or is None;
     `run(account, data, actor=, reason=)` calls the owning service and returns what happened
     (one sentence); `available(account)` says whether the button applies now; `permission`
