@@ -40,6 +40,7 @@ from opsplatform.admin_base import (
     status_badge,
 )
 from opsplatform.errors import DomainError
+from opsplatform.history import change_story
 from support import selectors, services
 from support.macros import active_macros, render_macro
 from support.models import (
@@ -407,6 +408,8 @@ class TicketAdmin(HistoryAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     raw_id_fields = ["account"]
+    # The history page tells each change in words ("assignee: unassigned → agent2").
+    history_list_display = ["what_changed"]
     # The thread is drawn by the change form template (support/admin/thread.html).
     inlines = [EscalationInline, CSATInline]
     actions = [
@@ -459,6 +462,15 @@ class TicketAdmin(HistoryAdmin):
         js = ["support/macros.js"]
 
     # -- the ticket page: thread, requester panel, macros --
+
+    @admin.display(description="What changed")
+    def what_changed(self, record):
+        return change_story(record, record.prev_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        # "What changed" tells each change with names; simple-history's own delta column
+        # showed an emptied assignee as "Deleted user (pk=None)".
+        return None
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         ticket = self.get_object(request, object_id)

@@ -234,3 +234,38 @@ def test_ticket_page_query_count_does_not_grow_with_the_thread(
         reply(ticket, agent, body=f"reply {n}", internal=bool(n % 2))
     with django_assert_max_num_queries(len(small.captured_queries)):
         desk.get(change_url(ticket))
+
+
+# --- history as a story ------------------------------------------------------------------------
+
+
+def test_history_page_tells_what_changed_in_words(desk, agent, ticket):
+    other = make_agent(2, username="agent2", email="agent.two@opsplatform.local")
+    services.assign_ticket(ticket=ticket, assignee=other, actor=agent)
+    services.assign_ticket(ticket=ticket, assignee=None, actor=agent)
+    page = desk.get(reverse("admin:support_ticket_history", args=[ticket.pk]))
+    html = page.content.decode()
+    assert "assignee: unassigned → agent2" in html
+    assert "assignee: agent2 → unassigned" in html
+    assert "Deleted user" not in html
+
+
+def test_seeded_tickets_have_a_baseline_so_the_first_change_shows_its_diff(agent):
+    from support.services import insert_history_rows
+
+    seeded = make_ticket(subject="Seeded")
+    Ticket.history.filter(id=seeded.pk).delete()  # as bulk-created demo rows are
+    insert_history_rows(
+        where_sql="t.id = %s",
+        params=[seeded.pk],
+        reason="Seeded (demo data)",
+        user_id=None,
+        now=seeded.created_at,
+        history_type="+",
+    )
+    services.update_ticket_status(ticket=seeded, status=Status.ON_HOLD, actor=agent)
+    from opsplatform.history import change_story
+
+    latest = seeded.history.order_by("-history_id").first()
+    story = change_story(latest, latest.prev_record)
+    assert "status: New → On hold" in story
