@@ -1,4 +1,4 @@
-"""On a 1440 × 900 laptop an agent works a ticket from the queue to resolution using only
+"""On a 1440x900 laptop an agent works a ticket from the queue to resolution using only
 the page's buttons: the queue opens on open work with every key column in view, the ticket
 page assigns, inserts a macro into the reply box, sends the signed reply and resolves. A
 screenshot of the ticket page is kept in test-artifacts/ (TEST_ARTIFACTS_DIR)."""
