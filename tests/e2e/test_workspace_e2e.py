@@ -60,6 +60,8 @@ def test_agent_works_a_ticket_from_the_queue_to_resolution_at_1440(page):
         box = header.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 1440, column
     assert fits_without_scrolling(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "workspace-queue-1440x900.png"))
     page.set_viewport_size({"width": 1366, "height": 768})
     assert fits_without_scrolling(page)
     page.set_viewport_size({"width": 1440, "height": 900})
@@ -69,7 +71,7 @@ def test_agent_works_a_ticket_from_the_queue_to_resolution_at_1440(page):
 
     # Open the ticket from the queue.
     page.locator("#result_list").get_by_role("link", name=ticket.subject).click()
-    page.wait_for_url(f"**/admin/support/ticket/{ticket.pk}/change/")
+    page.wait_for_url(f"**/admin/support/ticket/{ticket.pk}/change/**")
     assert (
         page.locator(".support-side").get_by_text("Backyard Science Podcast Network").is_visible()
     )
@@ -94,8 +96,7 @@ def test_agent_works_a_ticket_from_the_queue_to_resolution_at_1440(page):
     page.locator("button[name=_confirm]").click()
     page.wait_for_selector("text=Resolved.")
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "workspace-ticket-1440x900.png"), full_page=False)
+    page.screenshot(path=str(ARTIFACTS / "workspace-ticket-1440x900.png"))
 
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.RESOLVED
