@@ -37,14 +37,21 @@ def _on_behalf(reason: str) -> str:
 
 
 def account_panels(account, *, user, compact: bool) -> list[AccountPanel]:
+    """The account page shows each panel to staff who may view its rows. The compact summary
+    is for the ticket page, which only agents reach: they see the facts (plan, status,
+    balance, a pending deletion, export dates) and links only to rows they may open."""
     panels = []
-    if user.has_perm("userflows.view_subscription"):
+    if compact or user.has_perm("userflows.view_subscription"):
         panels.append(_billing_panel(account, user=user, compact=compact))
-    if user.has_perm("userflows.view_deletionrequest"):
-        panels.append(_deletion_panel(account, compact=compact))
-    if user.has_perm("userflows.view_exportrequest"):
-        panels.append(_exports_panel(account, compact=compact))
+    if compact or user.has_perm("userflows.view_deletionrequest"):
+        panels.append(_deletion_panel(account, user=user, compact=compact))
+    if compact or user.has_perm("userflows.view_exportrequest"):
+        panels.append(_exports_panel(account, user=user, compact=compact))
     return [p for p in panels if p is not None]
+
+
+def _link(user, perm: str, name: str, pk: int) -> str:
+    return _admin_url(name, pk) if user.has_perm(f"userflows.{perm}") else ""
 
 
 def _billing_panel(account, *, user, compact: bool) -> AccountPanel:
@@ -99,11 +106,11 @@ def _billing_panel(account, *, user, compact: bool) -> AccountPanel:
         facts=tuple(facts),
         items=items,
         empty="No invoices yet.",
-        more_url=_admin_url("subscription", sub.pk) if sub is not None else "",
+        more_url=_link(user, "view_subscription", "subscription", sub.pk) if sub else "",
     )
 
 
-def _deletion_panel(account, *, compact: bool) -> AccountPanel | None:
+def _deletion_panel(account, *, user, compact: bool) -> AccountPanel | None:
     requests = list(
         DeletionRequest.objects.filter(account=account).order_by("-requested_at", "-id")[:5]
     )
@@ -120,7 +127,7 @@ def _deletion_panel(account, *, compact: bool) -> AccountPanel | None:
             items=(
                 PanelItem(
                     text=f"Deletion scheduled for {pending.scheduled_for:%Y-%m-%d}",
-                    url=_admin_url("deletionrequest", pending.pk),
+                    url=_link(user, "view_deletionrequest", "deletionrequest", pending.pk),
                     tone="danger",
                 ),
             ),
@@ -142,7 +149,7 @@ def _deletion_panel(account, *, compact: bool) -> AccountPanel | None:
     )
 
 
-def _exports_panel(account, *, compact: bool) -> AccountPanel:
+def _exports_panel(account, *, user, compact: bool) -> AccountPanel:
     shown = 2 if compact else EXPORTS_SHOWN
     exports = ExportRequest.objects.filter(account=account).order_by("-created_at", "-id")[:shown]
     return AccountPanel(
@@ -152,7 +159,7 @@ def _exports_panel(account, *, compact: bool) -> AccountPanel:
         items=tuple(
             PanelItem(
                 text=f"{e.get_format_display()} · {e.created_at:%Y-%m-%d}",
-                url=_admin_url("exportrequest", e.pk),
+                url=_link(user, "view_exportrequest", "exportrequest", e.pk),
                 detail=e.get_status_display(),
                 tone="success" if e.status == ExportRequest.Status.COMPLETED else "",
             )

@@ -73,7 +73,7 @@ def test_account_page_shows_every_panel_read_only_with_links(ops, customer):
     assert response.status_code == 200
     html = response.content.decode()
     keys = [p.key for p in response.context["panels"]]
-    assert keys == ["billing", "deletion", "tickets", "exports", "history"]
+    assert keys == ["billing", "deletion", "tickets", "exports", "tokens", "history"]
     billing = response.context["panels"][0]
     assert dict(billing.facts)["Payment method"] == "visa •••• 4242"
     assert dict(billing.facts)["Subscription"] == "Active"
@@ -81,8 +81,15 @@ def test_account_page_shows_every_panel_read_only_with_links(ops, customer):
     assert reverse("admin:userflows_invoice_change", args=[invoice.pk]) in html
     assert reverse("admin:support_ticket_change", args=[ticket.pk]) in html
     assert "Chart is empty" in html
-    # Operations may not see API tokens (compliance may): the panel is left out.
-    assert "API tokens" not in html
+    assert "Zapier" in html
+
+
+def test_support_agents_do_not_get_the_token_panel(client, customer):
+    core_services.issue_api_token(user=customer.user, label="Zapier")
+    client.force_login(staff_in("support_l4"))
+    response = client.get(account_url(customer))
+    assert "tokens" not in [p.key for p in response.context["panels"]]
+    assert "Zapier" not in response.content.decode()
 
 
 def test_compliance_sees_the_tokens_with_label_and_last_use(client, customer):
@@ -233,11 +240,7 @@ def test_cancel_then_resume(ops, customer):
 def test_revoke_a_token_of_this_account_only(client, customer):
     token, _ = core_services.issue_api_token(user=customer.user, label="Zapier")
     other_token, _ = core_services.issue_api_token(user=AccountFactory().user, label="Other")
-    admin = staff_in("operations")
-    from django.contrib.auth.models import Permission
-
-    admin.user_permissions.add(Permission.objects.get(codename="change_apitoken"))
-    client.force_login(type(admin).objects.get(pk=admin.pk))
+    client.force_login(staff_in("operations"))
     refused = client.post(
         act_url(customer, "revoke-token"),
         {"token": other_token.pk, "reason": "r", "confirm": "yes"},
@@ -270,23 +273,49 @@ def test_cancel_a_pending_deletion_at_the_customers_request(ops, customer):
 # --- permissions per staff group --------------------------------------------------------------
 
 
+def _state(customer):
+    sub = Subscription.objects.get(account=customer)
+    return (
+        sub.plan.code,
+        sub.current_period_end,
+        sub.cancel_at_period_end,
+        DeletionRequest.objects.filter(account=customer, status="scheduled").count(),
+        ApiToken.objects.filter(user=customer.user, revoked_at__isnull=True).count(),
+    )
+
+
+ACTIONS = {
+    "change-plan": {"plan": "growth"},
+    "extend-period": {"days": "3"},
+    "cancel-subscription": {"cancellation_reason": "other", "at_period_end": "on"},
+    "cancel-deletion": {},
+    "revoke-token": None,  # filled with the token's id
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIONS))
 @pytest.mark.parametrize(
     ("group", "allowed"),
     [
-        ("operations", True),
-        ("support_l1", False),
-        ("support_l4", False),
-        ("compliance", False),
+        ("operations", set(ACTIONS)),
+        ("support_l1", set()),
+        ("support_l4", set()),
+        ("compliance", set()),
     ],
 )
-def test_on_behalf_billing_actions_per_staff_group(client, customer, group, allowed):
+def test_on_behalf_actions_per_staff_group(client, customer, group, allowed, name):
+    DeletionRequestFactory(account=customer)
+    token, _ = core_services.issue_api_token(user=customer.user, label="Zapier")
+    data = ACTIONS[name] if ACTIONS[name] is not None else {"token": token.pk}
+    before = _state(customer)
     client.force_login(staff_in(group))
-    response = client.post(
-        act_url(customer, "extend-period"), {"days": "3", "reason": "r", "confirm": "yes"}
-    )
-    assert response.status_code == (302 if allowed else 403)
-    extended = Subscription.objects.get(account=customer).current_period_end != END
-    assert extended is allowed
+    response = client.post(act_url(customer, name), {**data, "reason": "r", "confirm": "yes"})
+    if name in allowed:
+        assert response.status_code == 302
+        assert _state(customer) != before
+    else:
+        assert response.status_code == 403
+        assert _state(customer) == before
 
 
 def test_customers_never_reach_the_account_admin(client, customer):
@@ -303,6 +332,18 @@ def test_unknown_action_is_not_found(ops, customer):
 
 
 # --- the ticket side panel reads the same hooks -------------------------------------------------
+
+
+def test_a_level_1_agent_sees_the_summary_without_links_to_rows_it_cannot_open(client, customer):
+    pending = DeletionRequestFactory(account=customer)
+    ticket = make_ticket(account=customer)
+    client.force_login(staff_in("support_l1"))
+    response = client.get(reverse("admin:support_ticket_change", args=[ticket.pk]))
+    billing = response.context["panels"][0]
+    assert dict(billing.facts)["Subscription"] == "Active"
+    html = response.content.decode()
+    assert "Deletion scheduled for" in html
+    assert reverse("admin:userflows_deletionrequest_change", args=[pending.pk]) not in html
 
 
 def test_ticket_side_panel_shows_plan_balance_deletion_and_exports(client, customer):
