@@ -357,3 +357,25 @@ def test_ticket_side_panel_shows_plan_balance_deletion_and_exports(client, custo
     html = response.content.decode()
     assert "Deletion scheduled for" in html and "visa •••• 4242" in html
     assert Ticket.objects.count() == 1
+
+
+def test_history_panel_reads_like_a_story(ops, customer):
+    from opsplatform.models import Persona
+
+    staff = staff_in("operations")
+    brand = Persona.objects.get(slug="brand")
+    core_services.update_account(
+        account_id=customer.pk,
+        actor=staff,
+        name="Acme Podcasts",
+        persona=brand,
+        country=customer.country,
+    )
+    history = next(
+        p for p in ops.get(account_url(customer)).context["panels"] if p.key == "history"
+    )
+    stories = [item.text for item in history.items]
+    assert any(
+        "name: Acme Pods → Acme Podcasts" in s and f"persona: Solo podcaster → {brand}" in s
+        for s in stories
+    ), stories

@@ -171,3 +171,12 @@ def test_queue_query_count_is_fixed(desk, agent, django_assert_max_num_queries, 
     desk.get(reverse(CHANGELIST))  # warm the session and permission caches
     with django_assert_max_num_queries(12):
         assert desk.get(reverse(CHANGELIST)).status_code == 200
+
+
+def test_level_filter_lists_l1_to_l4_and_filters(desk, board):
+    Ticket.objects.filter(pk=board["urgent"].pk).update(escalation_level=3)
+    response = desk.get(reverse(CHANGELIST), {"escalation_level__exact": "3"})
+    assert [t.subject for t in response.context["cl"].result_list] == ["urgent"]
+    html = desk.get(reverse(CHANGELIST)).content.decode()
+    for level in ["L1", "L2", "L3", "L4"]:
+        assert f"escalation_level__exact={level[1]}" in html
