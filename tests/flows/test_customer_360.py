@@ -288,6 +288,7 @@ ACTIONS = {
     "change-plan": {"plan": "growth"},
     "extend-period": {"days": "3"},
     "cancel-subscription": {"cancellation_reason": "other", "at_period_end": "on"},
+    "resume-subscription": {},
     "cancel-deletion": {},
     "revoke-token": None,  # filled with the token's id
 }
@@ -306,6 +307,8 @@ ACTIONS = {
 def test_on_behalf_actions_per_staff_group(client, customer, group, allowed, name):
     DeletionRequestFactory(account=customer)
     token, _ = core_services.issue_api_token(user=customer.user, label="Zapier")
+    if name == "resume-subscription":  # something to resume (test setup, not a change)
+        Subscription.objects.filter(account=customer).update(cancel_at_period_end=True)
     data = ACTIONS[name] if ACTIONS[name] is not None else {"token": token.pk}
     before = _state(customer)
     client.force_login(staff_in(group))
