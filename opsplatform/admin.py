@@ -6,18 +6,22 @@ from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
-from django.http import Http404
-from django.urls import reverse
+from django.db import connection, transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django_q import admin as q_admin
 from django_q.models import Failure, OrmQ, Schedule, Success
 from unfold import forms as unfold_forms
 from unfold.decorators import action
 
-from opsplatform import services
+from opsplatform import registry, services
+from opsplatform.account_admin import core_panels, on_behalf_actions, reason_field
 from opsplatform.admin_base import BaseAdmin, HistoryAdmin, confirm, tabbed_fieldsets
+from opsplatform.errors import DomainError
 from opsplatform.models import (
     Account,
     ApiToken,
@@ -94,6 +98,92 @@ class AccountAdmin(HistoryAdmin):
             {"Plan": ["persona", "plan", "country"], "Dates": ["created_at"]},
             first="Account",
         )
+
+    # -- the customer 360: read-only panels from every app, actions on the customer's behalf --
+
+    change_form_template = "admin/opsplatform/account_change_form.html"
+
+    class Media:
+        css = {"all": ["opsplatform/account_360.css"]}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        if account is not None:
+            extra_context = {**(extra_context or {}), **self._customer_360(request, account)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _customer_360(self, request, account):
+        actions = [
+            {
+                "label": act.label,
+                "url": reverse("admin:opsplatform_account_on_behalf", args=[account.pk, name]),
+                "destructive": act.destructive,
+            }
+            for name, act in on_behalf_actions().items()
+            if request.user.has_perm(act.permission) and act.available(account)
+        ]
+        return {
+            "panels": [
+                *registry.account_panels(account, user=request.user, compact=False),
+                *core_panels(account, user=request.user),
+            ],
+            "on_behalf": actions,
+        }
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/on-behalf/<slug:name>/",
+                self.admin_site.admin_view(self.on_behalf_view),
+                name="opsplatform_account_on_behalf",
+            ),
+            *super().get_urls(),
+        ]
+
+    def on_behalf_view(self, request, object_id, name):
+        """One action for the customer: its form with a required reason, then what it will do
+        (a proration, a new date) and a confirmation, then the owning app's service. The
+        reason is written into the history row the service made."""
+        account = self.get_object(request, object_id)
+        act = on_behalf_actions().get(name)
+        if account is None or act is None:
+            raise Http404("No such account or action.")
+        if not (
+            self.has_view_permission(request, account) and request.user.has_perm(act.permission)
+        ):
+            raise PermissionDenied
+        done_url = reverse("admin:opsplatform_account_change", args=[account.pk])
+        form_class = type("OnBehalfForm", (act.form,), {"reason": reason_field()})
+        form = form_class(request.POST if request.method == "POST" else None, account=account)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{act.label} for {account.name}",
+            "opts": self.model._meta,
+            "original": account,
+            "form": form,
+            "action": act,
+            "cancel_url": done_url,
+            "preview": None,
+        }
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            reason = data.pop("reason")
+            if request.POST.get("confirm") == "yes":
+                try:
+                    with transaction.atomic():
+                        text = act.run(account, data, actor=request.user, reason=reason)
+                except DomainError as exc:
+                    self.message_user(request, exc.detail, messages.ERROR)
+                else:
+                    self.message_user(request, text, messages.SUCCESS)
+                return HttpResponseRedirect(done_url)
+            try:
+                context["preview"] = (
+                    act.preview(account, data) if act.preview else [f"{act.label}."]
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+        return TemplateResponse(request, "admin/opsplatform/on_behalf.html", context)
 
 
 @admin.register(Sponsor)

@@ -40,6 +40,9 @@ class OpsplatformConfig(registry.PlatformAppConfig):
             "opsplatform.view_usageevent",
             "opsplatform.view_sponsor",
             "opsplatform.view_persona",
+            # The account page's token panel and revoking a token at the customer's request.
+            "opsplatform.view_apitoken",
+            "opsplatform.change_apitoken",
         ],
         "compliance": [
             "opsplatform.view_account",

@@ -7,7 +7,11 @@ are the declared hooks (each with a default that contributes nothing):
 - `account_nav`: menu entries on customer pages; `account_banners(request, account)`;
 - `group_permissions`: what each staff group may do with the app's models;
 - `admin_icon` / `admin_links`: the app's icon and extra pages in the admin sidebar;
-- `ensure_reference_data()`: idempotent reference rows, run after every migrate.
+- `ensure_reference_data()`: idempotent reference rows, run after every migrate;
+- `account_panels(account, *, user, compact)`: read-only panels about an account for staff
+  (the account page's customer 360, and — compact — the ticket page's requester panel);
+- `account_actions()`: what staff may do on behalf of a customer from the account page, each
+  through the owning app's service with a required reason (see `AccountAction`).
 
 And it may provide any of these modules, found by name:
 - `<app>/schedules.py`: `SCHEDULES`, a list of `ScheduleSpec` upserted by `sync_schedules`;
@@ -18,6 +22,7 @@ And it may provide any of these modules, found by name:
   `services.create_account` in its transaction (billing starts the account's subscription).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.util import find_spec
@@ -56,6 +61,81 @@ class PlatformAppConfig(AppConfig):
     def ensure_reference_data(self) -> None:
         """Create the reference rows every install needs; must be idempotent."""
         return None
+
+    def account_panels(self, account, *, user, compact: bool = False) -> list["AccountPanel"]:
+        """Read-only facts about `account` for a staff `user` (only what the user may view).
+        `compact` asks for the short form the ticket page's side panel shows."""
+        return []
+
+    def account_actions(self) -> list["AccountAction"]:
+        """Actions on behalf of the customer that this app's services perform."""
+        return []
+
+
+@dataclass(frozen=True)
+class PanelItem:
+    """One line of a panel: a text, optionally linked, with a short detail and a tone
+    (a badge colour of admin_base: "success", "info", "warning", "danger" or "")."""
+
+    text: str
+    url: str = ""
+    detail: str = ""
+    tone: str = ""
+
+
+@dataclass(frozen=True)
+class AccountPanel:
+    """A read-only block of facts about an account, contributed by the app that owns them.
+    `facts` are (label, value) pairs; `items` a list (invoices, tokens, exports...)."""
+
+    key: str
+    title: str
+    order: int = 100
+    facts: tuple[tuple[str, str], ...] = ()
+    items: tuple[PanelItem, ...] = ()
+    empty: str = "Nothing yet."
+    more_url: str = ""
+
+
+@dataclass(frozen=True)
+class AccountAction:
+    """Something staff do for a customer (the customer asked, by phone or ticket).
+
+    `form` is a form class deriving from `opsplatform.account_admin.ActionForm` (built with
+    `account=`; the core adds the required `reason` field); `preview(
+    account, data)` returns the lines shown before confirming (e.g. a proration), or is None;
+    `run(account, data, actor=, reason=)` calls the owning service and returns what happened
+    (one sentence); `available(account)` says whether the button applies now; `permission`
+    is the "app_label.codename" a staff user needs."""
+
+    name: str
+    label: str
+    permission: str
+    form: type
+    run: Callable[..., str]
+    preview: Callable[..., list[str]] | None = None
+    available: Callable[..., bool] = field(default=lambda account: True)
+    destructive: bool = False
+    order: int = 100
+
+
+def account_panels(account, *, user, compact: bool = False) -> list[AccountPanel]:
+    """Every installed app's panels about `account`, ordered."""
+    panels: list[AccountPanel] = []
+    for config in platform_apps():
+        panels.extend(config.account_panels(account, user=user, compact=compact))
+    return sorted(panels, key=lambda p: (p.order, p.key))
+
+
+def account_actions() -> dict[str, AccountAction]:
+    """Every installed app's on-behalf actions by name (a name declared twice is a mistake)."""
+    found: dict[str, AccountAction] = {}
+    for config in platform_apps():
+        for act in config.account_actions():
+            if act.name in found:
+                raise ValueError(f"Account action {act.name!r} is declared twice.")
+            found[act.name] = act
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def platform_apps() -> list[PlatformAppConfig]:

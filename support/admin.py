@@ -14,8 +14,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, linebreaks
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
 from unfold.decorators import action
 from unfold.widgets import (
     INPUT_CLASSES,
@@ -24,8 +23,10 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from opsplatform import registry
 from opsplatform.admin import EstimatedCountPaginator
 from opsplatform.admin_base import (
+    DANGER,
     INFO,
     PRIMARY,
     SUCCESS,
@@ -39,13 +40,16 @@ from opsplatform.admin_base import (
     status_badge,
 )
 from opsplatform.errors import DomainError
+from opsplatform.history import change_story
 from support import selectors, services
+from support.macros import active_macros, render_macro
 from support.models import (
     MAX_LEVEL,
     Channel,
     CSATRating,
     Escalation,
     HeldEmail,
+    Macro,
     Priority,
     SLAPolicy,
     Ticket,
@@ -61,6 +65,12 @@ STATUS_COLOURS = {
     Status.ON_HOLD: WARNING,
     Status.RESOLVED: SUCCESS,
     Status.CLOSED: "",
+}
+PRIORITY_COLOURS = {
+    Priority.LOW: "",
+    Priority.NORMAL: INFO,
+    Priority.HIGH: WARNING,
+    Priority.URGENT: DANGER,
 }
 HELD_COLOURS = {
     HeldEmail.Status.HELD: WARNING,
@@ -102,6 +112,75 @@ class AssigneeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class QueueViewFilter(admin.SimpleListFilter):
+    """The saved views of the queue (`?view=`), shown as tabs above the list. Without a
+    choice the queue shows open work; filtering by status alone searches all tickets."""
+
+    title = "view"
+    parameter_name = "view"
+
+    def __init__(self, request, params, model, model_admin):
+        self._status_filtered = any(key.startswith("status") for key in params)
+        super().__init__(request, params, model, model_admin)
+
+    def value(self):
+        raw = super().value()
+        if raw is None and self._status_filtered:
+            return "all"
+        return selectors.queue_view_key(raw)
+
+    def lookups(self, request, model_admin):
+        return selectors.QUEUE_VIEWS
+
+    def choices(self, changelist):
+        current = self.value()
+        for key, label in self.lookup_choices:
+            yield {
+                "selected": current == key,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: key}, [self.parameter_name]
+                ),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        return selectors.queue_filter(
+            queryset, view=self.value(), user=request.user, now=timezone.now()
+        )
+
+
+def countdown(delta) -> str:
+    """A short duration for the SLA column: `3d 4h`, `2h 05m`, `12m`."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+SLA_SOON = 60 * 60  # seconds: a deadline within the hour is shown in amber
+
+
+class LevelFilter(admin.SimpleListFilter):
+    """L1-L4 from the constant, not a DISTINCT over every ticket (Django's default filter
+    for a plain integer field scans the table on each page view)."""
+
+    title = "level"
+    parameter_name = "escalation_level__exact"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), f"L{n}") for n in range(1, MAX_LEVEL + 1)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit() and 1 <= int(value) <= MAX_LEVEL:
+            return queryset.filter(escalation_level=int(value))
+        return queryset
+
+
 class BreachedFilter(admin.SimpleListFilter):
     title = "SLA"
     parameter_name = "breached"
@@ -119,43 +198,6 @@ class BreachedFilter(admin.SimpleListFilter):
 
 
 # --- inlines ----------------------------------------------------------------------------------
-
-
-class TicketMessageInline(ReadOnlyInline):
-    model = TicketMessage
-    verbose_name = "message"
-    verbose_name_plural = "Thread"
-    fields = ["created_at", "from_display", "kind_display", "body_display"]
-    readonly_fields = fields
-    ordering = ["created_at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("author")
-
-    @admin.display(description="From")
-    def from_display(self, obj):
-        if obj.author_kind == TicketMessage.Author.SYSTEM:
-            return "System"
-        if obj.author is not None:
-            return obj.author.get_username()
-        return obj.author_email or "—"
-
-    @admin.display(description="Kind")
-    def kind_display(self, obj):
-        if obj.internal:
-            return mark_safe('<span class="support-note">Internal note</span>')
-        if obj.author_kind == TicketMessage.Author.AGENT:
-            sent = " · emailed" if obj.emailed_at else ""
-            return format_html('<span class="support-reply">Public reply{}</span>', sent)
-        return format_html(
-            "<span>{} ({})</span>", obj.get_author_kind_display(), obj.get_channel_display()
-        )
-
-    @admin.display(description="Message")
-    def body_display(self, obj):
-        css = "support-body support-body-note" if obj.internal else "support-body"
-        body = mark_safe(linebreaks(obj.body, autoescape=True))  # noqa: S308 (escaped here)
-        return format_html('<div class="{}">{}</div>', css, body)
 
 
 class EscalationInline(ReadOnlyInline):
@@ -211,6 +253,19 @@ class TicketChangeForm(forms.ModelForm):
         help_text="Comma-separated lowercase words.",
         widget=UnfoldAdminTextInputWidget,
     )
+    macro = forms.ModelChoiceField(
+        queryset=Macro.objects.none(),
+        required=False,
+        label="Macro",
+        help_text="Inserts a saved reply into the reply box (sent as the reply if the box is "
+        "empty) and applies the macro's status.",
+        widget=UnfoldAdminSelectWidget(attrs={"data-support-macro": "1"}),
+    )
+    # What the page was opened on (support.selectors.activity_mark), for the collision notice.
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, max_length=50)
+
+    # Set by TicketAdmin.get_form: the agent working the page.
+    acting_user = None
 
     class Meta:
         model = Ticket
@@ -218,6 +273,9 @@ class TicketChangeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["macro"].queryset = Macro.objects.filter(active=True).order_by("name")
+        if self.instance.pk and not self.is_bound:
+            self.initial["seen"] = selectors.activity_mark(self.instance)
         current = self.instance.status if self.instance.pk else Status.NEW
         allowed = sorted(Ticket.STATUS_MACHINE.table[current], key=Status.values.index)
         self.fields["transition"].choices = [
@@ -231,6 +289,25 @@ class TicketChangeForm(forms.ModelForm):
             return services.normalize_tags(value.split(","))
         except DomainError as exc:
             raise forms.ValidationError(exc.detail) from None
+
+    def clean(self):
+        """The collision notice: when someone else replied or changed the ticket since the
+        page was opened, nothing is sent; the agent reads what happened and saves again."""
+        data = super().clean()
+        if not self.instance.pk or self.acting_user is None:
+            return data
+        mark = data.get("seen") or ""
+        notices = selectors.activity_since(ticket=self.instance, mark=mark, user=self.acting_user)
+        if notices:
+            fresh = selectors.activity_mark(self.instance)
+            self.data = self.data.copy()
+            self.data["seen"] = fresh  # saving again now sends it
+            raise forms.ValidationError(
+                "Since you opened this ticket: "
+                + " ".join(notices)
+                + " Nothing was sent. Read the thread, then save again to send."
+            )
+        return data
 
 
 class TicketAddForm(forms.ModelForm):
@@ -263,6 +340,41 @@ class EscalateForm(forms.Form):
     )
 
 
+class AssignForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), widget=UnfoldAdminSelectWidget
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = agents_queryset()
+
+
+class MergeForm(forms.Form):
+    """The surviving ticket, by reference; the ticket being merged is `source`."""
+
+    into = forms.CharField(
+        max_length=30,
+        label="Merge into ticket",
+        help_text="The reference of the ticket that continues (e.g. SUP-000123).",
+        widget=UnfoldAdminTextInputWidget,
+    )
+
+    def __init__(self, *args, source, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+
+    def clean_into(self):
+        value = self.cleaned_data["into"]
+        ticket_id = parse_reference(value)
+        target = Ticket.objects.filter(pk=ticket_id).first() if ticket_id else None
+        if target is None:
+            raise forms.ValidationError("No ticket has this reference.")
+        if target.pk == self.source.pk:
+            raise forms.ValidationError("A ticket cannot be merged into itself.")
+        return target
+
+
 DATE_ATTRS = {"type": "date", "class": " ".join(INPUT_CLASSES)}
 
 
@@ -284,23 +396,24 @@ class DashboardForm(forms.Form):
 
 @admin.register(Ticket)
 class TicketAdmin(HistoryAdmin):
+    # The columns an agent needs, compact enough for a 1366 px laptop (channel is a filter).
     list_display = [
         "reference_display",
         "subject",
-        "account",
-        "channel",
-        "priority",
+        "requester_display",
+        "priority_display",
         "status_display",
         "level_display",
-        "assignee",
+        "assignee_display",
         "sla_due",
     ]
     list_display_links = ["reference_display", "subject"]
     list_filter = [
+        QueueViewFilter,
         "status",
         "priority",
         "channel",
-        "escalation_level",
+        LevelFilter,
         AssigneeFilter,
         BreachedFilter,
     ]
@@ -311,9 +424,11 @@ class TicketAdmin(HistoryAdmin):
     list_fullwidth = True  # the queue uses the whole width (Unfold)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    ordering = ["-created_at", "-id"]
     raw_id_fields = ["account"]
-    inlines = [TicketMessageInline, EscalationInline, CSATInline]
+    # The history page tells each change in words ("assignee: unassigned → agent2").
+    history_list_display = ["what_changed"]
+    # The thread is drawn by the change form template (support/admin/thread.html).
+    inlines = [EscalationInline, CSATInline]
     actions = [
         "assign_to_me",
         "escalate",
@@ -324,9 +439,21 @@ class TicketAdmin(HistoryAdmin):
         "put_on_hold",
         "merge_duplicates",
     ]
-    actions_detail = ["assign_this_to_me", "resolve_this", "escalate_this"]
+    # The ticket page's buttons; get_actions_detail shows those the ticket's status allows.
+    actions_detail = [
+        "assign_this_to_me",
+        "assign_this",
+        "escalate_this",
+        "pending_this",
+        "hold_this",
+        "resolve_this",
+        "close_this",
+        "reopen_this",
+        "merge_this",
+    ]
     change_form_template = "support/admin/ticket_change_form.html"
     change_list_template = "support/admin/ticket_change_list.html"
+    list_before_template = "support/admin/queue_views.html"
     change_readonly = [
         "reference_display",
         "status_display",
@@ -349,12 +476,94 @@ class TicketAdmin(HistoryAdmin):
 
     class Media:
         css = {"all": ["support/admin.css"]}
+        js = ["support/macros.js"]
+
+    # -- the ticket page: thread, requester panel, macros --
+
+    @admin.display(description="What changed")
+    def what_changed(self, record):
+        return change_story(record, record.prev_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        # "What changed" tells each change with names; simple-history's own delta column
+        # showed an emptied assignee as "Deleted user (pk=None)".
+        return None
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        ticket = self.get_object(request, object_id)
+        if ticket is not None:
+            extra_context = {**(extra_context or {}), **self._page_context(request, ticket)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _page_context(self, request, ticket):
+        thread = list(selectors.ticket_message_list(user=request.user, ticket=ticket))
+        files = selectors.attachments_by_message(user=request.user, ticket=ticket)
+        for message in thread:
+            message.files = files.get(message.pk, [])
+        account = ticket.account
+        return {
+            "thread": thread,
+            "loose_files": files.get(None, []),
+            "other_tickets": selectors.other_tickets(ticket=ticket),
+            "requester_account": account,
+            "account_url": (
+                reverse("admin:opsplatform_account_change", args=[account.pk]) if account else ""
+            ),
+            "panels": (
+                registry.account_panels(account, user=request.user, compact=True) if account else []
+            ),
+            "macro_texts": {
+                str(m.pk): render_macro(m, ticket=ticket, agent=request.user)
+                for m in active_macros()
+            },
+        }
+
+    # -- the queue: saved views, SLA ordering --
+
+    def get_queryset(self, request):
+        # ModelAdmin.get_queryset orders before we could annotate: the same, annotated first.
+        qs = selectors.queue_annotate(self.model._default_manager.get_queryset(), timezone.now())
+        return qs.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        view = selectors.queue_view_key(request.GET.get("view"))
+        if request.GET.get("view") is None and any(k.startswith("status") for k in request.GET):
+            view = "all"
+        return selectors.queue_ordering(view)
+
+    def changelist_view(self, request, extra_context=None):
+        current = selectors.queue_view_key(request.GET.get("view"))
+        base = reverse("admin:support_ticket_changelist")
+        views = [
+            {"key": key, "label": label, "url": f"{base}?view={key}", "active": key == current}
+            for key, label in selectors.QUEUE_VIEWS
+        ]
+        extra_context = {**(extra_context or {}), "queue_views": views}
+        return super().changelist_view(request, extra_context)
 
     # -- columns --
 
     @admin.display(description="Reference", ordering="id")
     def reference_display(self, obj):
         return obj.reference
+
+    @admin.display(description="Requester", ordering="account__name")
+    def requester_display(self, obj):
+        if obj.account is not None:
+            return format_html(
+                '<span class="support-requester" title="{}">{}</span>',
+                obj.requester_email,
+                obj.account.name,
+            )
+        return format_html('<span class="support-requester">{}</span>', obj.requester_email)
+
+    @admin.display(description="Priority", ordering="priority")
+    def priority_display(self, obj):
+        return badge(obj.priority, obj.get_priority_display(), PRIORITY_COLOURS)
+
+    @admin.display(description="Assignee", ordering="assignee__username")
+    def assignee_display(self, obj):
+        return obj.assignee.get_username() if obj.assignee else "—"
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj):
@@ -366,24 +575,32 @@ class TicketAdmin(HistoryAdmin):
     def level_display(self, obj):
         return f"L{obj.escalation_level}"
 
-    @admin.display(description="SLA due", ordering="first_response_due_at")
+    @admin.display(description="SLA due", ordering="queue_due")
     def sla_due(self, obj):
+        """The next deadline as a countdown, coloured: red when breached, amber within the
+        hour, paused while waiting on the customer; the exact time in the tooltip."""
         due = obj.next_due_at
         if due is None:
             return "—"
         label = "first response" if obj.first_response_at is None else "resolution"
         stamp = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
-        if obj.status == Status.PENDING and not obj.is_breached():
+        now = timezone.now()
+        title = f"{label} due {stamp}"
+        if obj.is_breached(now):
             return format_html(
-                '<span class="support-sla-paused" title="{} due">{} (paused)</span>', label, stamp
+                '<span class="support-sla-breached" title="{}">⚠ {} over</span>',
+                title,
+                countdown((obj.sla_paused_at or now) - due),
             )
-        if obj.is_breached():
+        if obj.status == Status.PENDING and obj.sla_paused_at is not None:
             return format_html(
-                '<span class="support-sla-breached" title="{} due">⚠ {} breached</span>',
-                label,
-                stamp,
+                '<span class="support-sla-paused" title="{}">paused, {} left</span>',
+                title,
+                countdown(due - obj.sla_paused_at),
             )
-        return format_html('<span title="{} due">{}</span>', label, stamp)
+        left = due - now
+        css = "support-sla-soon" if left.total_seconds() <= SLA_SOON else "support-sla-ok"
+        return format_html('<span class="{}" title="{}">in {}</span>', css, title, countdown(left))
 
     @admin.display(description="SLA")
     def sla_state(self, obj):
@@ -403,7 +620,10 @@ class TicketAdmin(HistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = TicketChangeForm if obj is not None else TicketAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            form = type(form.__name__, (form,), {"acting_user": request.user})
+        return form
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -463,7 +683,15 @@ class TicketAdmin(HistoryAdmin):
             fieldsets.append(
                 (
                     "Reply",
-                    {"fields": ["reply", "internal_note", ("transition", "transition_notes")]},
+                    {
+                        "fields": [
+                            "macro",
+                            "reply",
+                            "internal_note",
+                            ("transition", "transition_notes"),
+                            "seen",
+                        ]
+                    },
                 )
             )
         return fieldsets
@@ -499,6 +727,14 @@ class TicketAdmin(HistoryAdmin):
             obj.__dict__.update({k: v for k, v in ticket.__dict__.items() if not k.startswith("_")})
             return
         # A domain error propagates to changeform_view, which rolls the whole save back.
+        macro = data.get("macro")
+        if macro is not None:
+            # Without the page's script the macro is sent as written; its status applies
+            # unless the agent chose a move themselves.
+            if not data.get("reply"):
+                data["reply"] = render_macro(macro, ticket=obj, agent=request.user)
+            if macro.status and not data.get("transition"):
+                data["transition"] = macro.status
         changed = set(form.changed_data)
         details = ("subject", "priority", "tags", "assignee")
         changes = {name: data[name] for name in details if name in changed}
@@ -705,6 +941,157 @@ class TicketAdmin(HistoryAdmin):
                 ticket=t, status=Status.RESOLVED, actor=request.user
             ),
             done="Resolved.",
+        )
+
+    # Which buttons a ticket in each status shows (the service still checks every move).
+    BUTTONS_BY_STATUS = {
+        "assign_this_to_me": set(Status.values) - {Status.CLOSED},
+        "assign_this": set(Status.values) - {Status.CLOSED},
+        "escalate_this": set(Ticket.ACTIVE_STATUSES),
+        "pending_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.PENDING},
+        "hold_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.ON_HOLD},
+        "resolve_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.RESOLVED},
+        "close_this": {s for s, to in Ticket.STATUS_MACHINE.pairs() if to == Status.CLOSED},
+        "reopen_this": {Status.RESOLVED},
+        "merge_this": set(Status.values) - {Status.CLOSED},
+    }
+
+    def get_actions_detail(self, request, object_id):
+        buttons = super().get_actions_detail(request, object_id)
+        status = Ticket.objects.filter(pk=object_id).values_list("status", flat=True).first()
+        prefix = "support_ticket_"  # Unfold names a button <app>_<model>_<method>
+        return [
+            b
+            for b in buttons
+            if status
+            in self.BUTTONS_BY_STATUS.get(b.action_name.removeprefix(prefix), set(Status.values))
+        ]
+
+    def _status_button(self, request, object_id, *, to, title, message, label, done):
+        return self._ticket_button(
+            request,
+            object_id,
+            title=title,
+            message=message,
+            label=label,
+            run=lambda t: services.update_ticket_status(ticket=t, status=to, actor=request.user),
+            done=done,
+        )
+
+    @action(description="Assign…", permissions=["change"], icon="group")
+    def assign_this(self, request, object_id):
+        ticket = self._ticket_or_404(request, object_id)
+
+        def run(data):
+            services.assign_ticket(ticket=ticket, assignee=data["agent"], actor=request.user)
+            return f"Assigned to {data['agent'].get_username()}."
+
+        return confirm(
+            self,
+            request,
+            title=f"Assign {ticket.reference}",
+            message="Choose the agent who owns this ticket from now on.",
+            items=[f"{ticket.reference}: {ticket.subject}"],
+            confirm_label="Assign",
+            on_confirm=run,
+            done_url=reverse("admin:support_ticket_change", args=[ticket.pk]),
+            destructive=False,
+            form=AssignForm,
+        )
+
+    @action(description="Pending", permissions=["change"], icon="hourglass_empty")
+    def pending_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.PENDING,
+            title="Mark {ref} pending?",
+            message="The ticket waits on the customer: its SLA clocks pause until they reply.",
+            label="Mark pending",
+            done="Marked pending.",
+        )
+
+    @action(description="On hold", permissions=["change"], icon="pause_circle")
+    def hold_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.ON_HOLD,
+            title="Put {ref} on hold?",
+            message="The ticket waits on someone other than the customer; its clocks keep running.",
+            label="Put on hold",
+            done="Put on hold.",
+        )
+
+    @action(description="Close", permissions=["change"], icon="lock")
+    def close_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.CLOSED,
+            title="Close {ref}?",
+            message="A closed ticket cannot be reopened; a customer reply opens a new one.",
+            label="Close",
+            done="Closed.",
+        )
+
+    @action(description="Reopen", permissions=["change"], icon="undo")
+    def reopen_this(self, request, object_id):
+        return self._status_button(
+            request,
+            object_id,
+            to=Status.OPEN,
+            title="Reopen {ref}?",
+            message="The ticket goes back to open work and its resolution clock runs again.",
+            label="Reopen",
+            done="Reopened.",
+        )
+
+    @action(description="Merge into…", permissions=["change"], icon="merge")
+    def merge_this(self, request, object_id):
+        """Asks for the surviving ticket, shows both side by side, merges on confirmation."""
+        ticket = self._ticket_or_404(request, object_id)
+        done_url = reverse("admin:support_ticket_change", args=[ticket.pk])
+        form = MergeForm(request.POST or None, source=ticket)
+        if request.method == "POST" and form.is_valid():
+            target = form.cleaned_data["into"]
+            if request.POST.get("confirm") == "yes":
+                try:
+                    services.merge_tickets(source=ticket, target=target, actor=request.user)
+                except DomainError as exc:
+                    self.message_user(request, exc.detail, messages.ERROR)
+                    return HttpResponseRedirect(done_url)
+                self.message_user(
+                    request, f"{ticket.reference} merged into {target.reference}.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:support_ticket_change", args=[target.pk])
+                )
+            pair = selectors.merge_preview(source=ticket, target=target)
+            return TemplateResponse(
+                request,
+                "support/admin/merge.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"Merge {ticket.reference} into {target.reference}?",
+                    "opts": self.model._meta,
+                    "pair": pair,
+                    "form": form,
+                    "confirming": True,
+                    "cancel_url": done_url,
+                },
+            )
+        return TemplateResponse(
+            request,
+            "support/admin/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Merge {ticket.reference} into another ticket",
+                "opts": self.model._meta,
+                "form": form,
+                "confirming": False,
+                "cancel_url": done_url,
+            },
         )
 
     @action(description="Escalate…", permissions=["change"], icon="trending_up")
@@ -949,3 +1336,24 @@ class HeldEmailAdmin(ReadOnlyHistoryAdmin):
             "Discarded",
             lambda held: services.discard_held_email(held=held, actor=request.user),
         )
+
+
+@admin.register(Macro)
+class MacroAdmin(HistoryAdmin):
+    """Saved replies agents insert on the ticket page; placeholders are filled per ticket."""
+
+    list_display = ["name", "status", "active", "created_at"]
+    list_filter = ["active", "status"]
+    search_fields = ["name", "body"]
+    fields = ["name", "body", "status", "active"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.base_fields[
+            "body"
+        ].help_text = "Placeholders: {{ requester_name }}, {{ reference }}, {{ agent_name }}."
+        return form
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        super().save_model(request, obj, form, change)

@@ -1,12 +1,17 @@
 """Support API under /api/v1/support/: tickets from customers and integrations, agent actions,
 chat, inbound email and the dashboard metrics."""
 
+import base64
+import binascii
 import datetime as dt
 import hmac
 from typing import Annotated
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from django.urls import reverse
+from django.utils.http import urlencode
 from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import paginate
@@ -15,12 +20,14 @@ from ninja.security import APIKeyHeader
 from pydantic import EmailStr, StringConstraints
 
 from opsplatform.auth import api_auth
-from opsplatform.errors import Forbidden, InvalidInput
+from opsplatform.errors import Forbidden, InvalidInput, NotFound
 from opsplatform.schemas import ErrorOut, Id, Input, NoNul, Pagination, RangeDate, responses
 from opsplatform.selectors import account_get
 from opsplatform.tenancy import account_of, is_staff, require_account, require_perm
 from opsplatform.throttling import note_failed_credential, refuse_if_guessing
+from support import attachments as rules
 from support import inbound, selectors, services
+from support.attachments import IncomingFile
 from support.models import Channel, Priority, Ticket, TicketMessage
 
 router = Router(tags=["support"])
@@ -30,6 +37,40 @@ Subject = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=50_000), NoNul]
 Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$"), NoNul]
 Reference = Annotated[str, StringConstraints(max_length=40)]
+
+
+Base64 = Annotated[str, StringConstraints(min_length=1, max_length=15_000_000), NoNul]
+
+
+class AttachmentIn(Input):
+    """A file sent with a message: its bytes base64-encoded (the body limit of the API
+    bounds the total; SUPPORT_ATTACHMENT_MAX_BYTES each, SUPPORT_ATTACHMENT_MAX_COUNT per
+    message, an allowed content type matching the bytes)."""
+
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255), NoNul]
+    content_type: Annotated[str, StringConstraints(min_length=1, max_length=100), NoNul]
+    content_base64: Base64
+
+    def incoming(self) -> IncomingFile:
+        try:
+            data = base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(
+                f"{self.filename}: content_base64 is not valid base64.", field="attachments"
+            ) from None
+        return IncomingFile(filename=self.filename, content_type=self.content_type, data=data)
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str = Field(description="A signed download link that expires (see the docs)")
+
+    @staticmethod
+    def resolve_url(obj):
+        return api_download_url(obj)
 
 
 class TicketIn(Input):
@@ -42,6 +83,7 @@ class TicketIn(Input):
     requester_email: EmailStr | None = Field(
         None, max_length=254, description="Staff only: a requester without an account"
     )
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=50)
 
 
 class TicketOut(Schema):
@@ -85,9 +127,16 @@ class MessageOut(Schema):
     author_kind: TicketMessage.Author
     author: str | None
     body: str
+    signature: str
+    full_body: str = Field(description="An email reply as received, quoted text included")
     internal: bool
     channel: Channel
     created_at: dt.datetime
+    attachments: list[AttachmentOut]
+
+    @staticmethod
+    def resolve_attachments(obj):
+        return getattr(obj, "files", [])
 
     @staticmethod
     def resolve_author(obj, context):
@@ -109,7 +158,12 @@ class TicketDetailOut(TicketOut):
 
     @staticmethod
     def resolve_messages(obj, context):
-        return list(selectors.ticket_message_list(user=context["request"].user, ticket=obj))
+        user = context["request"].user
+        thread = list(selectors.ticket_message_list(user=user, ticket=obj))
+        files = selectors.attachments_by_message(user=user, ticket=obj)
+        for message in thread:
+            message.files = files.get(message.pk, [])
+        return thread
 
 
 class TicketFilters(Schema):
@@ -131,6 +185,7 @@ class TicketFilters(Schema):
 class MessageIn(Input):
     body: Body
     internal: bool = False
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=50)
 
 
 class EscalateIn(Input):
@@ -289,6 +344,7 @@ def create_ticket(request, payload: TicketIn):
         author_kind=TicketMessage.Author.AGENT
         if is_staff(user)
         else TicketMessage.Author.REQUESTER,
+        files=[a.incoming() for a in payload.attachments],
     )
     return Status(201, _detail(request, ticket))
 
@@ -343,7 +399,9 @@ def add_message(request, reference: Path[Reference], payload: MessageIn):
         author_kind=kind,
         internal=payload.internal,
         channel=None,
+        files=[a.incoming() for a in payload.attachments],
     )
+    message.files = list(message.attachments.order_by("id"))
     return Status(201, message)
 
 
@@ -561,3 +619,37 @@ def inbound_email(request):
     }
     code = {"created": 201, "held": 202, "queued": 202}.get(result.result, 200)
     return Status(code, body)
+
+
+def api_download_url(attachment) -> str:
+    """The API's signed, expiring link to a file (the caller must still be allowed to see
+    the ticket: bearer token or session)."""
+    token = rules.sign(attachment)
+    path = reverse("api:support_attachment_download", kwargs={"attachment_id": attachment.pk})
+    return f"{path}?{urlencode({'token': token})}"
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response=responses({200: None}),
+    url_name="support_attachment_download",
+    summary="Download an attachment (signed link)",
+)
+def download_attachment(request, attachment_id: Path[Id], token: str = ""):
+    attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
+    problem = rules.check_token(attachment, token)
+    if problem == "expired":
+        raise NotFound(
+            "This link has expired; read the ticket again for a fresh one.", code="link_expired"
+        )
+    if problem or not attachment.file.storage.exists(attachment.file.name):
+        raise NotFound("Attachment not found.")
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

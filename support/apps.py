@@ -12,6 +12,9 @@ _AGENT = [
     # The review queue of inbound email from unverified senders.
     "support.view_heldemail",
     "support.change_heldemail",
+    # Saved replies: every agent uses them; L4 leads manage them.
+    "support.view_macro",
+    "support.view_attachment",
 ]
 _READ = [
     "support.view_ticket",
@@ -41,7 +44,12 @@ class SupportConfig(registry.PlatformAppConfig):
         "support_l2": _AGENT,
         "support_l3": _AGENT,
         # L4 leads also own the SLA targets.
-        "support_l4": [*_AGENT, "support.change_slapolicy"],
+        "support_l4": [
+            *_AGENT,
+            "support.change_slapolicy",
+            "support.add_macro",
+            "support.change_macro",
+        ],
         "operations": _READ,
         "compliance": _READ,
     }
@@ -51,3 +59,36 @@ class SupportConfig(registry.PlatformAppConfig):
         from support.services import ensure_sla_policies
 
         ensure_sla_policies()
+
+    def account_panels(self, account, *, user, compact=False):
+        """The account's tickets (open first) on its 360 page; the ticket page lists the
+        requester's other tickets itself, so the compact form is empty."""
+        if compact or not user.has_perm("support.view_ticket"):
+            return []
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from opsplatform.registry import AccountPanel, PanelItem
+        from support.selectors import account_ticket_list
+
+        tickets = account_ticket_list(account_id=account.pk)
+        changelist = reverse("admin:support_ticket_changelist")
+        return [
+            AccountPanel(
+                key="tickets",
+                title="Support tickets",
+                order=40,
+                items=tuple(
+                    PanelItem(
+                        text=f"{t.reference} {t.subject}",
+                        url=reverse("admin:support_ticket_change", args=[t.pk]),
+                        detail=f"{t.get_status_display()} · L{t.escalation_level}"
+                        + (f" · {t.assignee.get_username()}" if t.assignee else ""),
+                        tone="" if t.is_active else "success",
+                    )
+                    for t in tickets
+                ),
+                empty="No tickets.",
+                more_url=f"{changelist}?{urlencode({'view': 'all', 'q': account.name})}",
+            )
+        ]

@@ -13,7 +13,7 @@ from support.models import (
     Ticket,
     TicketMessage,
 )
-from support.services import DEFAULT_TARGET_MINUTES, initial_level
+from support.services import DEFAULT_TARGET_MINUTES, initial_level, insert_history_rows
 
 Status = Ticket.Status
 ACCOUNT_SHARE = 0.35
@@ -123,6 +123,7 @@ def seed_demo(ctx) -> None:
             tickets.append(ticket)
             plans.append(plan)
     Ticket.objects.bulk_create(tickets, batch_size=2000)
+    _baseline_history([t.pk for t in tickets], now)
 
     messages, escalations, ratings = [], [], []
     for ticket, plan in zip(tickets, plans, strict=True):
@@ -144,6 +145,21 @@ def seed_demo(ctx) -> None:
     ctx.counts["support_messages"] = len(messages)
     ctx.counts["support_escalations"] = len(escalations)
     ctx.counts["support_csat"] = len(ratings)
+
+
+def _baseline_history(ids: list[int], now) -> None:
+    """One "+" history row per seeded ticket (bulk writes make none), so the first real
+    change to a seeded ticket shows what it changed instead of a bare record."""
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        insert_history_rows(
+            where_sql=f"t.id IN ({', '.join(['%s'] * len(chunk))})",
+            params=chunk,
+            reason="Seeded (demo data)",
+            user_id=None,
+            now=now,
+            history_type="+",
+        )
 
 
 def _ticket(rng, now, acc, targets, agents, unknown, n, forced):

@@ -15,6 +15,7 @@ from django.utils.html import strip_tags
 
 from opsplatform.errors import InvalidInput
 from opsplatform.validation import strip_nul
+from support.attachments import IncomingFile
 
 # Mail providers accept messages of 25-35 MB with attachments (base64 adds a third): a
 # customer's message with a large screenshot must still open a ticket, not bounce.
@@ -59,6 +60,7 @@ class ParsedEmail:
     references: list[str] = field(default_factory=list)
     automatic: str = ""  # why the message is an auto-reply or bounce, or ""
     sender: "SenderCheck" = field(default_factory=lambda: SenderCheck(False, "not checked"))
+    attachments: list[IncomingFile] = field(default_factory=list)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -113,17 +115,28 @@ def _body(msg: EmailMessage) -> str:
         text = _html_to_text(_part_text(part))
     else:
         text = _part_text(part)
-    attachments = []
-    for attachment in msg.iter_attachments():
-        name = attachment.get_filename() or attachment.get_content_type()
-        size = len(attachment.get_payload(decode=True) or b"")
-        attachments.append(f"[attachment: {name} ({size:,} bytes) not stored]")
     text = strip_nul(text).replace("\r\n", "\n").strip()
-    if attachments:
-        text = (text + "\n\n" + "\n".join(attachments)).strip()
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + "\n[message truncated]"
     return text
+
+
+def _attachments(msg: EmailMessage) -> list[IncomingFile]:
+    """The message's attached files as sent (checked and stored by the services)."""
+    files = []
+    for attachment in msg.iter_attachments():
+        try:
+            name = attachment.get_filename() or ""
+        except Exception:  # a malformed RFC 2231 name: keep the file, not the name
+            name = ""
+        files.append(
+            IncomingFile(
+                filename=strip_nul(name) or attachment.get_content_type(),
+                content_type=attachment.get_content_type(),
+                data=attachment.get_payload(decode=True) or b"",
+            )
+        )
+    return files
 
 
 def _automatic(msg: EmailMessage, from_email: str) -> str:
@@ -184,6 +197,7 @@ def _parsed(msg: EmailMessage, *, authserv_id: str) -> ParsedEmail:
         from_name=strip_nul(name).strip()[:200],
         subject=subject,
         body=_body(msg),
+        attachments=_attachments(msg),
         in_reply_to=_message_ids(_header(msg, "In-Reply-To")),
         references=_message_ids(_header(msg, "References")),
         automatic=_automatic(msg, address),

@@ -266,6 +266,11 @@ class TicketMessage(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # RFC 5322 Message-ID (inbound, or the one we sent), for threading and deduplication.
     message_id = models.CharField(max_length=255, blank=True)
+    # An email reply as received, quoted history and signature included, when `body` keeps
+    # only the new text (support.replies); empty when nothing was cut.
+    full_body = models.TextField(blank=True)
+    # The display name a public agent reply is signed with (emailed and shown after the body).
+    signature = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     emailed_at = models.DateTimeField(null=True, blank=True)
 
@@ -287,6 +292,10 @@ class TicketMessage(models.Model):
     def __str__(self):
         kind = "note" if self.internal else self.author_kind
         return f"{kind} on {format_reference(self.ticket_id)} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def signed_body(self) -> str:
+        return f"{self.body}\n\n— {self.signature}" if self.signature else self.body
 
 
 class Escalation(models.Model):
@@ -407,3 +416,82 @@ class QueuedEmail(models.Model):
 
     def __str__(self):
         return f"inbound email #{self.pk} ({self.result or 'queued'})"
+
+
+PLACEHOLDER_RE = re.compile(r"{{\s*([a-z_]+)\s*}}")
+MACRO_PLACEHOLDERS = ("requester_name", "reference", "agent_name")
+
+
+class Macro(models.Model):
+    """A saved reply agents insert into the reply box; `{{ requester_name }}`,
+    `{{ reference }}` and `{{ agent_name }}` are filled in for the ticket. Applying it may
+    also move the ticket to `status`."""
+
+    name = models.CharField(max_length=100, unique=True)
+    body = models.TextField(max_length=20_000)
+    status = models.CharField(
+        max_length=10,
+        choices=Ticket.Status.choices,
+        blank=True,
+        help_text="Optional: the status the ticket moves to when the macro is sent.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        unknown = sorted(set(PLACEHOLDER_RE.findall(self.body)) - set(MACRO_PLACEHOLDERS))
+        if unknown:
+            raise ValidationError(
+                {
+                    "body": "Unknown placeholder(s): "
+                    + ", ".join(unknown)
+                    + ". Use "
+                    + ", ".join(f"{{{{ {p} }}}}" for p in MACRO_PLACEHOLDERS)
+                    + "."
+                }
+            )
+        if "\x00" in self.body or "\x00" in self.name:
+            raise ValidationError("Text cannot contain NUL characters.")
+
+
+def attachment_path(instance, filename) -> str:
+    # A random name: the customer's file name is kept in `filename`, never in the path.
+    import uuid
+
+    return f"support/attachments/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file attached to a ticket message (inbound email, the web form or the API), stored
+    in the configured storage and served only through signed, expiring links."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        TicketMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attachments",
+    )
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"])]
+
+    def __str__(self):
+        return f"{self.filename} on {format_reference(self.ticket_id)}"

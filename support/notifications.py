@@ -201,7 +201,7 @@ def send_public_reply(*, message_id: int) -> bool:
         EmailMessage(
             subject=one_line(f"[{ticket.reference}] Re: {ticket.subject}"),
             body=(
-                f"{message.body}{link}\n\nReply to this email to answer; keep "
+                f"{message.signed_body}{link}\n\nReply to this email to answer; keep "
                 f"{ticket.reference} in the subject."
             ),
             from_email=settings.SUPPORT_FROM_EMAIL,

@@ -19,6 +19,7 @@ from opsplatform.models import Account
 from opsplatform.privacy import scrub_admin_log
 from opsplatform.registry import ErasureResult
 from support.models import (
+    Attachment,
     CSATRating,
     Escalation,
     HeldEmail,
@@ -59,6 +60,7 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
         "csat": 0,
         "escalations": 0,
         "admin log": 0,
+        "attachments": 0,
     }
     historical = Ticket.history.model
     with transaction.atomic():
@@ -74,8 +76,11 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
                 chat_session_id="",
                 updated_at=now,
             )
+            counts["attachments"] += _erase_attachments(chunk)
             counts["messages"] += TicketMessage.objects.filter(ticket_id__in=chunk).update(
                 body=ERASED,
+                full_body="",
+                signature="",
                 author_email="",
                 message_id="",
             )
@@ -107,12 +112,29 @@ def erase_account(account: Account, *, actor) -> list[ErasureResult]:
         ErasureResult("support tickets", "anonymized", counts["tickets"], LEGAL_GROUND),
         ErasureResult("support ticket history", "anonymized", counts["history"], LEGAL_GROUND),
         ErasureResult("support messages", "erased", counts["messages"]),
+        ErasureResult("support attachments", "erased", counts["attachments"]),
         ErasureResult("support CSAT comments", "erased", counts["csat"]),
         ErasureResult("support escalation reasons", "erased", counts["escalations"]),
         ErasureResult("support admin log entries", "anonymized", counts["admin log"]),
         ErasureResult("unverified inbound emails", "erased", counts["held"]),
         ErasureResult("queued inbound emails", "erased", counts["queued"]),
     ]
+
+
+def _erase_attachments(ticket_ids: list[int]) -> int:
+    """The tickets' files: rows deleted now, the stored files once the deletion commits (a
+    rollback keeps both)."""
+    rows = Attachment.objects.filter(ticket_id__in=ticket_ids)
+    names = [(a.file.storage, a.file.name) for a in rows.only("id", "file") if a.file]
+    count = rows.delete()[0]
+
+    def remove_files():
+        for storage, name in names:
+            if storage.exists(name):
+                storage.delete(name)
+
+    transaction.on_commit(remove_files)
+    return count
 
 
 def _erase_inbound_mail(account: Account, ticket_ids: list[int]) -> tuple[int, int]:
@@ -243,6 +265,63 @@ def _ticket_export_rows(account: Account, date_from, date_to) -> Iterator[tuple]
     return rows()
 
 
+ATTACHMENT_EXPORT_HEADER = [
+    "reference",
+    "message_at",
+    "message_from",
+    "filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+]
+
+
+def _attachment_rows(account: Account, date_from, date_to):
+    start = _moment(date_from, end=False)
+    end = _moment(date_to, end=not isinstance(date_to, dt.datetime))
+    return Attachment.objects.filter(
+        ticket__account=account,
+        ticket__created_at__gte=start,
+        ticket__created_at__lt=end,
+    ).exclude(message__internal=True)
+
+
+def count_attachment_rows(account: Account, date_from, date_to) -> int:
+    return _attachment_rows(account, date_from, date_to).count()
+
+
+def _attachment_export_rows(account: Account, date_from, date_to) -> Iterator[tuple]:
+    """The files of the account's tickets (never one on an internal note), one row each,
+    with the checksum that identifies the stored file."""
+    qs = (
+        _attachment_rows(account, date_from, date_to)
+        .order_by("ticket_id", "created_at", "id")
+        .values_list(
+            "ticket_id",
+            "message__created_at",
+            "message__author_kind",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+        )
+    )
+    return (
+        (
+            format_reference(ticket_id),
+            _iso(message_at),
+            AUTHOR_LABELS.get(kind, ""),
+            filename,
+            content_type,
+            size,
+            digest,
+        )
+        for ticket_id, message_at, kind, filename, content_type, size, digest in qs.iterator(
+            chunk_size=2000
+        )
+    )
+
+
 EXPORT_TYPES = export_types(
     ExportType(
         name="tickets",
@@ -250,7 +329,14 @@ EXPORT_TYPES = export_types(
         columns=tuple(TICKET_EXPORT_HEADER),
         rows=_ticket_export_rows,
         count=count_ticket_rows,  # a determinate progress bar
-    )
+    ),
+    ExportType(
+        name="ticket_attachments",
+        label="Support ticket attachments (list of files)",
+        columns=tuple(ATTACHMENT_EXPORT_HEADER),
+        rows=_attachment_export_rows,
+        count=count_attachment_rows,
+    ),
 )
 export_tickets = EXPORT_TYPES["tickets"]  # (account, date_from, date_to) -> (header, rows)
 

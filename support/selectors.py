@@ -308,3 +308,259 @@ def support_metrics_get(
                 value: found.get(value, Percentiles()) for value in choices.values
             }
     return m
+
+
+# --- the agents' queue ------------------------------------------------------------------------
+
+# The saved views of the queue: (key, label). The queue opens on "open" (open work).
+QUEUE_VIEWS = [
+    ("open", "Open work"),
+    ("mine", "My open"),
+    ("unassigned", "Unassigned"),
+    ("breached", "Breached"),
+    ("waiting", "Waiting on customer"),
+    ("solved", "Recently solved"),
+    ("all", "All"),
+]
+DEFAULT_QUEUE_VIEW = "open"
+RECENTLY_SOLVED_DAYS = 7
+
+
+def queue_view_key(value: str | None) -> str:
+    """The saved view a request asks for; anything unknown is the default (open work)."""
+    keys = {key for key, _ in QUEUE_VIEWS}
+    return value if value in keys else DEFAULT_QUEUE_VIEW
+
+
+def queue_annotate(qs: QuerySet[Ticket], now: dt.datetime) -> QuerySet[Ticket]:
+    """`queue_breached` (0 breached, 1 not) and `queue_due` (the next SLA deadline: first
+    response until answered, then resolution; empty once resolved or closed), computed in
+    SQL so the queue sorts by them."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    return qs.annotate(
+        queue_breached=Case(
+            When(Ticket.breached_q(now), then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        queue_due=Case(
+            When(~Q(status__in=Ticket.ACTIVE_STATUSES), then=Value(None)),
+            When(first_response_at__isnull=True, then=F("first_response_due_at")),
+            default=F("resolution_due_at"),
+        ),
+    )
+
+
+def queue_filter(qs: QuerySet[Ticket], *, view: str, user, now: dt.datetime) -> QuerySet[Ticket]:
+    """One saved view of the queue applied to `qs` (already scoped to what `user` may see)."""
+    active = Q(status__in=Ticket.ACTIVE_STATUSES)
+    if view == "open":
+        return qs.filter(active)
+    if view == "mine":
+        return qs.filter(active, assignee_id=user.pk)
+    if view == "unassigned":
+        return qs.filter(active, assignee__isnull=True)
+    if view == "breached":
+        return qs.filter(Ticket.breached_q(now))
+    if view == "waiting":
+        return qs.filter(status=Ticket.Status.PENDING)
+    if view == "solved":
+        since = now - dt.timedelta(days=RECENTLY_SOLVED_DAYS)
+        return qs.filter(
+            status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED], resolved_at__gte=since
+        )
+    return qs
+
+
+def queue_ordering(view: str) -> list[str]:
+    """Open work sorts by SLA: breached first, then the nearest deadline; recently solved
+    tickets newest first; "All" follows the same SLA order (finished tickets last)."""
+    if view == "solved":
+        return ["-resolved_at", "-id"]
+    return ["queue_breached", F("queue_due").asc(nulls_last=True), "-created_at", "-id"]
+
+
+@dataclass(frozen=True)
+class MergeSide:
+    ticket: Ticket
+    message_count: int
+    first_message: str
+    last_message: str
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    source: MergeSide
+    target: MergeSide
+    same_requester: bool
+
+
+def _merge_side(ticket: Ticket) -> MergeSide:
+    messages = list(
+        ticket.messages.filter(internal=False).order_by("created_at", "id").values_list("body")
+    )
+    bodies = [body for (body,) in messages]
+    return MergeSide(
+        ticket=ticket,
+        message_count=len(bodies),
+        first_message=bodies[0][:400] if bodies else "",
+        last_message=bodies[-1][:400] if len(bodies) > 1 else "",
+    )
+
+
+def merge_preview(*, source: Ticket, target: Ticket) -> MergePreview:
+    """Both tickets of a merge, side by side, for the agent to confirm; `same_requester`
+    says whether the merge service will accept them."""
+    same = (source.account_id is not None and source.account_id == target.account_id) or (
+        source.account_id is None
+        and target.account_id is None
+        and source.requester_email.lower() == target.requester_email.lower()
+    )
+    return MergePreview(source=_merge_side(source), target=_merge_side(target), same_requester=same)
+
+
+MAX_MERGE_HOPS = 5
+
+
+def merged_survivor(*, user, ticket: Ticket) -> Ticket | None:
+    """The ticket a merged ticket's conversation continues on (following merges of merges),
+    when the user may see it; None for a ticket that was not merged."""
+    seen = {ticket.pk}
+    survivor = None
+    current = ticket
+    for _ in range(MAX_MERGE_HOPS):
+        if current.merged_into_id is None or current.merged_into_id in seen:
+            break
+        seen.add(current.merged_into_id)
+        nxt = (
+            visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
+            .filter(pk=current.merged_into_id)
+            .first()
+        )
+        if nxt is None:
+            break
+        survivor = current = nxt
+    return survivor
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+
+def attachment_list(*, user, ticket: Ticket) -> QuerySet:
+    """A ticket's files the user may see: customers never see files on internal notes."""
+    from support.models import Attachment
+
+    qs = Attachment.objects.filter(ticket=ticket).order_by("created_at", "id")
+    if not can_see_internal(user):
+        qs = qs.exclude(message__internal=True)
+    return qs
+
+
+def attachments_by_message(*, user, ticket: Ticket) -> dict[int | None, list]:
+    """The ticket's visible files grouped by message id (one query), each with its link."""
+    from support.attachments import download_url
+
+    grouped: dict[int | None, list] = {}
+    for attachment in attachment_list(user=user, ticket=ticket):
+        attachment.url = download_url(attachment)
+        grouped.setdefault(attachment.message_id, []).append(attachment)
+    return grouped
+
+
+def attachment_get(*, user, attachment_id: int):
+    """One file the user may see (behind the ticket's tenant wall), else NotFound."""
+    from support.models import Attachment
+
+    tickets = visible_to(user, Ticket.objects.all(), perm="support.view_ticket")
+    qs = Attachment.objects.select_related("ticket", "message").filter(ticket__in=tickets)
+    if not can_see_internal(user):
+        qs = qs.exclude(message__internal=True)
+    attachment = qs.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise NotFound("Attachment not found.")
+    return attachment
+
+
+# --- the ticket page ------------------------------------------------------------------------
+
+
+def activity_mark(ticket: Ticket) -> str:
+    """What the agent's page was opened on: the last history row and message ids."""
+    last_history = ticket.history.order_by("-history_id").values_list("history_id", flat=True)
+    last_message = ticket.messages.order_by("-id").values_list("id", flat=True)
+    return f"{last_history.first() or 0}:{last_message.first() or 0}"
+
+
+def activity_since(*, ticket: Ticket, mark: str, user) -> list[str]:
+    """What others did to the ticket after `mark` (activity_mark): replies, notes and
+    changes by another agent or the requester, as sentences for the collision notice."""
+    try:
+        history_id, message_id = (int(part) for part in mark.split(":"))
+    except ValueError:
+        return []
+    notices = []
+    messages = (
+        ticket.messages.filter(id__gt=message_id)
+        .exclude(author_id=user.pk)
+        .select_related("author")
+        .order_by("id")
+    )
+    for message in messages:
+        who = (
+            message.author.get_username()
+            if message.author
+            else (message.author_email or "the system")
+        )
+        kind = "added an internal note" if message.internal else "replied"
+        notices.append(f"{who} {kind} at {timezone.localtime(message.created_at):%H:%M}.")
+    changes = (
+        ticket.history.filter(history_id__gt=history_id)
+        .exclude(history_user_id=user.pk)
+        .select_related("history_user")
+        .order_by("history_id")
+    )
+    for row in changes:
+        who = row.history_user.get_username() if row.history_user else "the system"
+        what = row.history_change_reason or "changed the ticket"
+        notices.append(f"{who}: {what} at {timezone.localtime(row.history_date):%H:%M}.")
+    return notices
+
+
+def other_tickets(*, ticket: Ticket, limit: int = 8) -> list[Ticket]:
+    """The requester's other tickets for the side panel: open ones first, then newest."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    if ticket.account_id:
+        qs = Ticket.objects.filter(account_id=ticket.account_id)
+    else:
+        qs = Ticket.objects.filter(requester_email__iexact=ticket.requester_email)
+    return list(
+        qs.exclude(pk=ticket.pk)
+        .annotate(
+            finished=Case(
+                When(status__in=Ticket.ACTIVE_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("finished", "-created_at", "-id")[:limit]
+    )
+
+
+def account_ticket_list(*, account_id: int, limit: int = 10) -> list[Ticket]:
+    """An account's tickets for the account page: open first, then newest."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    return list(
+        Ticket.objects.filter(account_id=account_id)
+        .select_related("assignee")
+        .annotate(
+            finished=Case(
+                When(status__in=Ticket.ACTIVE_STATUSES, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("finished", "-created_at", "-id")[:limit]
+    )

@@ -2,13 +2,15 @@
 reply form, close/reopen, and the satisfaction rating after resolution."""
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
+from support import attachments as rules
 from support import selectors, services
 from support.forms import RatingForm, ReplyForm, TicketForm
 from support.models import Channel, Ticket, TicketMessage
@@ -39,7 +41,7 @@ def ticket_list(request, account):
 
 @customer_page
 def ticket_create(request, account):
-    form = TicketForm(request.POST or None)
+    form = TicketForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             ticket = services.create_ticket(
@@ -49,6 +51,7 @@ def ticket_create(request, account):
                 channel=Channel.WEB,
                 account=account,
                 actor=request.user,
+                files=form.cleaned_data["attachments"],
             )
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
@@ -63,9 +66,13 @@ def ticket_create(request, account):
 
 
 def _detail_context(request, ticket, **forms):
+    thread = list(selectors.ticket_message_list(user=request.user, ticket=ticket))
+    files = selectors.attachments_by_message(user=request.user, ticket=ticket)
+    for message in thread:
+        message.files = files.get(message.pk, [])
     context = {
         "ticket": ticket,
-        "thread": selectors.ticket_message_list(user=request.user, ticket=ticket),
+        "thread": thread,
         "reply_form": ReplyForm(),
         "rating_form": RatingForm(),
         "can_reply": ticket.status != Ticket.Status.CLOSED,
@@ -82,6 +89,15 @@ def _detail_context(request, ticket, **forms):
 @customer_page
 def ticket_detail(request, account, reference):
     ticket = _ticket(request, reference)
+    survivor = selectors.merged_survivor(user=request.user, ticket=ticket)
+    if survivor is not None:
+        # A merged ticket's thread moved: the conversation continues on the surviving one.
+        messages.info(
+            request,
+            f"{ticket.reference} was merged into {survivor.reference}; "
+            "the conversation continues here.",
+        )
+        return redirect("support:ticket_detail", reference=survivor.reference)
     return render(request, "support/ticket_detail.html", _detail_context(request, ticket))
 
 
@@ -89,7 +105,7 @@ def ticket_detail(request, account, reference):
 @require_POST
 def ticket_reply(request, account, reference):
     ticket = _ticket(request, reference)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             services.add_message(
@@ -98,9 +114,11 @@ def ticket_reply(request, account, reference):
                 author=request.user,
                 author_kind=TicketMessage.Author.REQUESTER,
                 channel=Channel.WEB,
+                files=form.cleaned_data["attachments"],
             )
         except DomainError as exc:
-            form.add_error("body" if exc.field == "body" else None, exc.detail)
+            field = exc.field if exc.field in ("body", "attachments") else None
+            form.add_error(field, exc.detail)
         else:
             messages.success(request, "Reply sent.")
             return redirect("support:ticket_detail", reference=ticket.reference)
@@ -158,3 +176,34 @@ def ticket_rate(request, account, reference):
         _detail_context(request, ticket, rating_form=form),
         status=400,
     )
+
+
+def attachment_download(request, attachment_id):
+    """A file through its signed, expiring link, for whoever may see it: the requester's
+    account (never a file on an internal note) or support staff. Anything else is a 404."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
+    except NotFound:
+        raise Http404("Not found") from None
+    problem = rules.check_token(attachment, request.GET.get("token", ""))
+    if problem == "expired":
+        # 410 with a page saying what to do (a 404 page would not tell the person why).
+        return render(
+            request,
+            "error.html",
+            {"detail": "This download link has expired; open the ticket again for a fresh one."},
+            status=410,
+        )
+    if problem or not attachment.file.storage.exists(attachment.file.name):
+        raise Http404("Not found")
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -46,6 +46,10 @@ class UserflowsConfig(registry.PlatformAppConfig):
             "userflows.view_invoice",
             "userflows.view_plan",
             "userflows.view_paymentmethod",
+            "userflows.view_deletionrequest",
+            # Actions on a customer's behalf from the account page (userflows.account_admin).
+            "userflows.change_subscription",
+            "userflows.change_deletionrequest",
         ],
         "compliance": [
             "userflows.view_exportrequest",
@@ -73,3 +77,13 @@ class UserflowsConfig(registry.PlatformAppConfig):
         from userflows.services.billing import ensure_plans
 
         ensure_plans()
+
+    def account_panels(self, account, *, user, compact=False):
+        from userflows.account_admin import account_panels
+
+        return account_panels(account, user=user, compact=compact)
+
+    def account_actions(self):
+        from userflows.account_admin import account_actions
+
+        return account_actions()

@@ -2,7 +2,8 @@
 escalation, the agent's page save), `intake` (chat and inbound email, held mail) and `sla`
 (clocks and the breach sweep). Callers use `from support import services`."""
 
-from support.services.common import clean_subject, normalize_tags
+from support.services.attachments import delete_files, screen_files, store_attachments
+from support.services.common import agent_display_name, clean_subject, normalize_tags
 from support.services.intake import (
     ChatResult,
     IngestResult,
@@ -43,9 +44,11 @@ __all__ = [
     "IngestResult",
     "accept_held_email",
     "add_message",
+    "agent_display_name",
     "assign_ticket",
     "clean_subject",
     "create_ticket",
+    "delete_files",
     "discard_held_email",
     "ensure_sla_policies",
     "escalate_ticket",
@@ -58,7 +61,9 @@ __all__ = [
     "post_chat_message",
     "queue_email",
     "rate_ticket",
+    "screen_files",
     "sla_targets",
+    "store_attachments",
     "sweep_sla_breaches",
     "update_ticket",
     "update_ticket_details",

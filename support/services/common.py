@@ -62,6 +62,11 @@ def acting_user(actor):
     return actor if actor is not None and actor.is_authenticated else None
 
 
+def agent_display_name(user) -> str:
+    """How an agent signs replies and is named to customers: full name, else username."""
+    return (user.get_full_name() or "").strip() or user.get_username()
+
+
 def save_ticket(ticket: Ticket, *, actor, reason: str, now: dt.datetime) -> None:
     ticket.updated_at = now
     ticket._history_user = acting_user(actor)

@@ -14,7 +14,8 @@ from opsplatform import telemetry
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account
 from opsplatform.validation import clean_text
-from support import inbound
+from support import inbound, replies
+from support.attachments import clean_filename
 from support.models import (
     Channel,
     HeldEmail,
@@ -23,6 +24,7 @@ from support.models import (
     TicketMessage,
     parse_reference,
 )
+from support.services.attachments import screen_files
 from support.services.common import MAX_BODY, acting_user, clean_subject, on_commit_task
 from support.services.tickets import add_message, create_ticket
 
@@ -228,7 +230,7 @@ def _hold_email(parsed: inbound.ParsedEmail) -> IngestResult:
             from_email=parsed.from_email,
             from_name=parsed.from_name,
             subject=clean_subject(parsed.subject),
-            body=parsed.body or "(empty message)",
+            body=_held_body(parsed),
             message_id=parsed.message_id,
             thread_ids=" ".join(parsed.thread_ids),
             reason=parsed.sender.reason[:200],
@@ -243,6 +245,15 @@ def _hold_email(parsed: inbound.ParsedEmail) -> IngestResult:
     return IngestResult("held", None, f"unverified sender: {parsed.sender.reason}")
 
 
+def _held_body(parsed: inbound.ParsedEmail) -> str:
+    """A held email keeps its text; its files are not stored for an unverified sender."""
+    notes = [
+        f"[attachment {clean_filename(f.filename)} not stored: the sender was not verified]"
+        for f in parsed.attachments
+    ]
+    return "\n\n".join(part for part in [parsed.body, *notes] if part) or "(empty message)"
+
+
 def _has_ticket(address: str) -> bool:
     return Ticket.objects.filter(requester_email=address).exists()
 
@@ -250,8 +261,12 @@ def _has_ticket(address: str) -> bool:
 @transaction.atomic
 def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
     """Thread or open a ticket for an email whose sender is verified (by the MTA or by an
-    agent). Only a sender with an account or an earlier ticket is acknowledged."""
-    body = parsed.body or "(empty message)"
+    agent). Only a sender with an account or an earlier ticket is acknowledged. The stored
+    text is the reply without quoted history or signature (the whole email is kept beside
+    it); attachments that pass the checks are stored, the others noted in the message."""
+    files, notes = screen_files(parsed.attachments)
+    split = replies.split_reply(parsed.body or "")
+    body = "\n\n".join(part for part in [split.text.strip(), *notes] if part) or ("(empty message)")
     ticket = _thread_ticket(parsed)
     if ticket is not None and ticket.status != Ticket.Status.CLOSED:
         add_message(
@@ -261,6 +276,8 @@ def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
             author_email=parsed.from_email,
             channel=Channel.EMAIL,
             message_id=parsed.message_id,
+            full_body=split.full,
+            files=files,
         )
         return IngestResult("appended", ticket)
     account = _known_account(parsed.from_email)
@@ -274,6 +291,8 @@ def _deliver_email(parsed: inbound.ParsedEmail) -> IngestResult:
         message_id=parsed.message_id,
         follow_up_of=ticket,
         acknowledge=account is not None or _has_ticket(parsed.from_email),
+        full_body=split.full,
+        files=files,
     )
     return IngestResult("created", created, f"follow-up of {ticket.reference}" if ticket else "")
 

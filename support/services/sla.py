@@ -73,10 +73,19 @@ def _db_time(value: dt.datetime):
 
 
 def insert_history_rows(
-    *, where_sql: str, params: list, reason: str, user_id: int | None, now: dt.datetime
+    *,
+    where_sql: str,
+    params: list,
+    reason: str,
+    user_id: int | None,
+    now: dt.datetime,
+    history_type: str = "~",
 ) -> int:
     """History rows for tickets changed by a set-based UPDATE, written by one INSERT … SELECT
-    (simple-history does not see QuerySet.update())."""
+    (simple-history does not see QuerySet.update()); `history_type` "+" writes the baseline
+    rows of bulk-created tickets, so their first change shows what it changed."""
+    if history_type not in ("+", "~"):
+        raise ValueError("history_type is + or ~")
     historical = Ticket.history.model
     columns = _history_columns()
     qn = connection.ops.quote_name
@@ -84,7 +93,7 @@ def insert_history_rows(
     sql = (
         f"INSERT INTO {qn(historical._meta.db_table)} ({cols}, history_date, "  # noqa: S608
         f"history_change_reason, history_type, history_user_id) "
-        f"SELECT {', '.join('t.' + qn(c) for c in columns)}, %s, %s, '~', %s "
+        f"SELECT {', '.join('t.' + qn(c) for c in columns)}, %s, %s, '{history_type}', %s "
         f"FROM {qn(Ticket._meta.db_table)} t WHERE {where_sql}"
     )
     with connection.cursor() as cursor:

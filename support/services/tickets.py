@@ -9,7 +9,7 @@ rolls back.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,9 +18,11 @@ from opsplatform import telemetry
 from opsplatform.errors import Conflict, InvalidInput
 from opsplatform.models import Account
 from opsplatform.transitions import transition
-from opsplatform.validation import clean_text
+from opsplatform.validation import clean_text, strip_nul
+from support.attachments import IncomingFile
 from support.models import (
     MAX_LEVEL,
+    Attachment,
     Channel,
     CSATRating,
     Escalation,
@@ -28,9 +30,11 @@ from support.models import (
     Ticket,
     TicketMessage,
 )
+from support.services.attachments import store_attachments
 from support.services.common import (
     MAX_BODY,
     acting_user,
+    agent_display_name,
     clean_email,
     clean_subject,
     locked_ticket,
@@ -85,6 +89,8 @@ def create_ticket(
     chat_session_id: str = "",
     follow_up_of: Ticket | None = None,
     acknowledge: bool = True,
+    full_body: str = "",
+    files: Sequence[IncomingFile] = (),
 ) -> Ticket:
     """Open a ticket with its first message; due times come from the priority's SLA policy
     and urgent tickets start at L2. The requester is acknowledged unless `acknowledge` is
@@ -125,17 +131,20 @@ def create_ticket(
         resolution_due_at=now + resolution,
     )
     save_ticket(ticket, actor=actor, reason=f"Opened via {Channel(channel).label}", now=now)
-    TicketMessage.objects.create(
+    first_message = TicketMessage.objects.create(
         ticket=ticket,
         author_kind=author_kind,
         author=acting_user(actor),
         author_email=requester_email if author_kind == TicketMessage.Author.REQUESTER else "",
         body=description,
+        full_body=strip_nul(full_body)[:MAX_BODY],
         internal=False,
         channel=channel,
         message_id=message_id,
         created_at=now,
     )
+    if files:
+        store_attachments(ticket=ticket, message=first_message, files=files)
     telemetry.count_on_commit(telemetry.TICKETS_OPENED, channel)
     if acknowledge and author_kind == TicketMessage.Author.REQUESTER and channel != Channel.CHAT:
         # Tell the requester we have it, with the reference to quote (chat is answered live).
@@ -306,11 +315,19 @@ def add_message(
     internal: bool = False,
     channel: str | None = None,
     message_id: str = "",
+    full_body: str = "",
+    files: Sequence[IncomingFile] = (),
 ) -> TicketMessage:
     """Append to a thread. An agent's first public reply sets first_response_at and the
-    requester is emailed every public agent reply; a requester's message reopens a pending
-    or resolved ticket. Internal notes are for agents only and are never emailed."""
+    requester is emailed every public agent reply, signed with the agent's display name; a
+    requester's message reopens a pending or resolved ticket. Internal notes are for agents
+    only and are never emailed. `full_body` keeps an email reply as received when `body` is
+    only its new text."""
     body = clean_text(body, field="body", max_length=MAX_BODY, label="Message")
+    signer = acting_user(author)
+    signature = ""
+    if author_kind == TicketMessage.Author.AGENT and not internal and signer is not None:
+        signature = agent_display_name(signer)[:200]
     if author_kind not in TicketMessage.Author.values:
         raise InvalidInput("Unknown author.", field="author_kind")
     if internal and author_kind == TicketMessage.Author.REQUESTER:
@@ -328,12 +345,16 @@ def add_message(
             or (ticket.requester_email if author_kind == TicketMessage.Author.REQUESTER else "")
         )[:254],
         body=body,
+        signature=signature,
+        full_body=strip_nul(full_body)[:MAX_BODY],
         internal=internal,
         channel=channel or ticket.channel,
         message_id=message_id,
         created_at=now,
     )
     message.save()
+    if files:
+        store_attachments(ticket=ticket, message=message, files=files)
     reason, to, changes = "", None, {}
     if author_kind == TicketMessage.Author.AGENT and not internal:
         if ticket.first_response_at is None:
@@ -386,6 +407,8 @@ def merge_tickets(*, source: Ticket, target: Ticket, actor=None) -> Ticket:
             )
     now = timezone.now()
     moved = TicketMessage.objects.filter(ticket=source).update(ticket=target)
+    # Files go with their messages (rows without history: a set-based move is enough).
+    Attachment.objects.filter(ticket=source).update(ticket=target)
     TicketMessage.objects.create(
         ticket=target,
         author_kind=TicketMessage.Author.SYSTEM,

@@ -225,19 +225,6 @@ def test_unknown_charset_does_not_lose_the_message():
     assert body.startswith("Caf") and body.endswith("ok")
 
 
-def test_attachments_are_listed_in_the_body():
-    msg = EmailMessage()
-    msg["From"] = "a@example.com"
-    msg["Subject"] = "With file"
-    msg.set_content("See attached")
-    msg.add_attachment(
-        b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="invoice.pdf"
-    )
-    body = services.ingest_email(raw=authenticated(bytes(msg))).ticket.messages.get().body
-    assert body.startswith("See attached")
-    assert "[attachment: invoice.pdf (13 bytes) not stored]" in body
-
-
 @pytest.mark.parametrize(
     "raw", [b"", b"   ", b"Subject: no sender\r\n\r\nbody", b"From: not an address\r\n\r\nbody"]
 )

@@ -12,6 +12,8 @@ from django.utils import timezone
 import opsplatform.privacy
 from opsplatform.exports import ExportType, export_types, query_export, registered_export_types
 from opsplatform.models import Campaign, UsageEvent
+from support import services as support_services
+from support.attachments import IncomingFile
 from tests.factories import CampaignFactory, CampaignMetricFactory
 from tests.support.factories import make_agent, reply
 from tests.support.factories import make_ticket as make_support_ticket
@@ -28,6 +30,7 @@ REGISTERED = [
     ("account", "Account profile"),
     ("usage_events", "Usage events"),
     ("tickets", "Support tickets"),
+    ("ticket_attachments", "Support ticket attachments (list of files)"),
     ("invoices", "Invoices"),
 ]
 
@@ -94,6 +97,11 @@ def sample_account(account):
     )
     ticket = make_support_ticket(account=account, subject="Sample")
     reply(ticket, make_agent(), "An answer")
+    support_services.store_attachments(
+        ticket=ticket,
+        message=ticket.messages.first(),
+        files=[IncomingFile("notes.txt", "text/plain", b"sample")],
+    )
     return account
 
 
@@ -114,6 +122,7 @@ def test_every_types_header_is_as_wide_as_its_rows(sample_account):
         "account": 11,
         "usage_events": 6,
         "tickets": 10,
+        "ticket_attachments": 7,
         "invoices": 10,
     }
 
