@@ -308,6 +308,11 @@ UNFOLD = {
 
 # Support (issue: support app)
 SUPPORT_WEBHOOK_URL = os.environ.get("SUPPORT_WEBHOOK_URL", "")
+# Ticket attachments (web form, API, inbound email): size per file, files per message, and
+# the lifetime of a signed download link. Allowed types: support/attachments.DEFAULT_TYPES.
+SUPPORT_ATTACHMENT_MAX_BYTES = env_int("SUPPORT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+SUPPORT_ATTACHMENT_MAX_COUNT = env_int("SUPPORT_ATTACHMENT_MAX_COUNT", 10)
+SUPPORT_ATTACHMENT_LINK_MINUTES = env_int("SUPPORT_ATTACHMENT_LINK_MINUTES", 15)
 # Rollouts: a failing gate's rollback is posted here too (Slack-compatible); empty = email only.
 DEPLOYMENTS_WEBHOOK_URL = os.environ.get("DEPLOYMENTS_WEBHOOK_URL", "")
 SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")

@@ -46,11 +46,11 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\\:*?\"<>|]+")
 
 
 def max_bytes() -> int:
-    return int(getattr(settings, "SUPPORT_ATTACHMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return settings.SUPPORT_ATTACHMENT_MAX_BYTES
 
 
 def max_count() -> int:
-    return int(getattr(settings, "SUPPORT_ATTACHMENT_MAX_COUNT", DEFAULT_MAX_COUNT))
+    return settings.SUPPORT_ATTACHMENT_MAX_COUNT
 
 
 def allowed_types() -> tuple[str, ...]:
@@ -58,7 +58,7 @@ def allowed_types() -> tuple[str, ...]:
 
 
 def link_minutes() -> int:
-    return int(getattr(settings, "SUPPORT_ATTACHMENT_LINK_MINUTES", DEFAULT_LINK_MINUTES))
+    return settings.SUPPORT_ATTACHMENT_LINK_MINUTES
 
 
 @dataclass(frozen=True)
