@@ -22,6 +22,7 @@ header cannot drift from its columns. A type whose rows are computed in Python d
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from operator import or_
 
@@ -30,12 +31,36 @@ from django.db.models.functions import Concat
 
 from opsplatform.registry import app_modules
 
+# Money is written with two places, ratios (ROI, ROAS) with RATIO_PLACES, halves rounded up.
+CENT = Decimal("0.01")
+RATIO_PLACES = 4
+RATIO_STEP = Decimal(1).scaleb(-RATIO_PLACES)
+
 # Cells starting with these are run as formulas by spreadsheet programs (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 Rows = Iterator[tuple]
 RowsBuilder = Callable[..., Iterable[tuple]]
 QueryBuilder = Callable[..., QuerySet]
+
+
+def money(value) -> Decimal:
+    """An amount as exported: a Decimal with exactly two places (None and NULL sums are 0.00).
+    SQLite sums decimals as floats: rounding to the cent removes that noise (5443.20000000001
+    → 5443.20), exactly so while a sum's error stays under half a cent."""
+    if value is None:
+        return Decimal("0.00")
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    """numerator / denominator in Decimal, rounded to RATIO_PLACES (halves up); None when the
+    denominator is zero (a ratio over no spend is undefined, not 0)."""
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_STEP, rounding=ROUND_HALF_UP)
 
 
 def formula_safe(value: str) -> str:

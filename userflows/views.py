@@ -6,6 +6,8 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -27,8 +29,17 @@ def _form_error(form, exc: DomainError) -> None:
 # --- exports ----------------------------------------------------------------------------------
 
 
+def data_type_labels(names) -> list[str]:
+    """The customer-facing labels of export data types (a type no longer installed keeps its
+    name)."""
+    types = exports.available_export_types()
+    return [types[name].label if name in types else name for name in names]
+
+
 def export_view_model(export, request) -> dict:
-    """What the page and its polling endpoint show about one export."""
+    """What the page and its polling endpoint show about one export: the page renders it and
+    exports.js fills the same fields in place when a running export finishes."""
+    expires = timezone.localtime(export.expires_at) if export.expires_at else None
     return {
         "id": export.pk,
         "status": export.status,
@@ -42,6 +53,9 @@ def export_view_model(export, request) -> dict:
         "error": export.error,
         "file_url": exports.export_file_url(export, request=request),
         "expires_at": export.expires_at.isoformat() if export.expires_at else None,
+        "size_label": filesizeformat(export.size_bytes) if export.size_bytes else "",
+        "expires_label": f"{expires:%b} {expires.day}, {expires.year}" if expires else "",
+        "data_type_labels": data_type_labels(export.data_types),
     }
 
 

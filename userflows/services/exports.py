@@ -309,7 +309,13 @@ def _write_archive(export: ExportRequest, spool: _Spool, progress: _Progress):
     use_copy = export.format == ExportRequest.Format.CSV and connection.vendor == "postgresql"
     generated_at = timezone.now()
     with make_workdir() as workdir, spool.open() as raw:
-        archive = ExportArchive(raw, fmt=export.format, progress=progress, workdir=workdir)
+        archive = ExportArchive(
+            raw,
+            fmt=export.format,
+            progress=progress,
+            workdir=workdir,
+            generated_at=generated_at,
+        )
         try:
             size, sha256 = _write_types(archive, export, types, use_copy, generated_at)
         except BaseException:
