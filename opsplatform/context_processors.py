@@ -25,8 +25,8 @@ def account(request):
             # A section is current on its own page and every page under it (a ticket's
             # page highlights Support); the account home only on itself.
             path = request.path
-            item["current"] = path == item["url"] if item.pop("exact", False) else (
-                path.startswith(item["url"])
+            item["current"] = (
+                path == item["url"] if item.pop("exact", False) else (path.startswith(item["url"]))
             )
         if request.path.startswith(("/account/password/", "/account/email/")):
             nav[-1]["current"] = True
