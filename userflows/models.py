@@ -120,6 +120,11 @@ class Plan(models.Model):
     stripe_price_id = models.CharField(
         max_length=100, blank=True, help_text="The Stripe Price this plan maps to (stripe provider)"
     )
+    features = models.TextField(
+        blank=True,
+        max_length=2000,
+        help_text="What the plan includes, one item per line (shown on the plan's card)",
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
     history = HistoricalRecords()
 
@@ -132,6 +137,10 @@ class Plan(models.Model):
     @property
     def is_free(self) -> bool:
         return self.price_cents == 0
+
+    @property
+    def feature_list(self) -> list[str]:
+        return [line.strip() for line in self.features.splitlines() if line.strip()]
 
 
 class Subscription(models.Model):

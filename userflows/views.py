@@ -15,6 +15,7 @@ from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
+from userflows.models import format_cents
 from userflows.services import billing, deletion, exports
 
 EXPORTS_SHOWN = 20
@@ -161,20 +162,28 @@ def billing_payment_method(request, account):
 @require_POST
 @customer_page
 def billing_cancel(request, account):
-    return _billing_action(
-        request,
-        account,
-        key="cancel",
-        form=CancelForm(request.POST),
-        call=lambda data: billing.cancel_subscription(
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, account, forms={"cancel": form}, status=422)
+    try:
+        subscription = billing.cancel_subscription(
             account=account,
-            reason=data["reason"],
-            comment=data["comment"],
-            at_period_end=data["when"] == "period_end",
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            at_period_end=form.cleaned_data["when"] == "period_end",
             actor=request.user,
-        ),
-        success="Your subscription was canceled.",
-    )
+        )
+    except DomainError as exc:
+        _form_error(form, exc)
+        return _billing_page(request, account, forms={"cancel": form}, status=exc.status_code)
+    _state, label = billing.subscription_state(subscription)
+    if subscription.cancel_at_period_end:
+        messages.success(
+            request, f"{label}. You keep it until then and can resume it on this page."
+        )
+    else:
+        messages.success(request, "Your subscription was canceled; you are on the Free plan now.")
+    return redirect("userflows:billing")
 
 
 @require_POST
@@ -192,9 +201,9 @@ def billing_resume(request, account):
 @require_POST
 @customer_page
 def billing_plan(request, account):
-    """Two steps when money or a date is involved: the first post shows what the change
-    charges now (or when a downgrade takes effect); the confirmation carries the amount seen,
-    and a change that would now cost more than that is shown again instead of charged."""
+    """Two steps: the first post shows what the change does and charges now (or when a
+    downgrade takes effect); the confirmation carries the amount seen, and a change that would
+    now cost more than that is shown again instead of charged."""
     form = PlanForm(request.POST)
     if not form.is_valid():
         return _billing_page(request, account, forms={"plan": form}, status=422)
@@ -204,17 +213,24 @@ def billing_plan(request, account):
         _form_error(form, exc)
         return _billing_page(request, account, forms={"plan": form}, status=exc.status_code)
     agreed = form.cleaned_data["confirm_cents"]
-    needs_confirmation = preview.amount_due_now_cents > 0 or preview.kind == "downgrade"
-    if needs_confirmation and (agreed is None or preview.amount_due_now_cents > agreed):
+    if agreed is None or preview.amount_due_now_cents > agreed:
         confirm = PlanForm(
             initial={"plan": preview.plan.code, "confirm_cents": preview.amount_due_now_cents}
         )
         return _billing_page(request, account, forms={"plan": confirm}, plan_preview=preview)
-    success = (
-        f"Your plan changes to {preview.plan.name} on {preview.effective_at:%B %-d, %Y}."
-        if preview.kind == "downgrade"
-        else "Your plan was changed."
-    )
+    if preview.kind == "downgrade":
+        success = (
+            f"Your plan changes to {preview.plan.name} on "
+            f"{billing.long_date(preview.effective_at)}."
+        )
+    elif preview.amount_due_now_cents:
+        success = (
+            f"You are on {preview.plan.name} now; "
+            f"{format_cents(preview.amount_due_now_cents, preview.currency)} was charged and "
+            "the invoice is below."
+        )
+    else:
+        success = f"You are on {preview.plan.name} now."
     return _billing_action(
         request,
         account,
