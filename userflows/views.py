@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -15,6 +15,7 @@ from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
+from userflows.invoice_pdf import render_invoice_pdf
 from userflows.models import format_cents
 from userflows.services import billing, deletion, exports
 
@@ -256,6 +257,21 @@ def invoice_page(request, account, invoice_id: int):
         "userflows/invoice.html",
         {"invoice": invoice, "account": account, "from_email": settings.DEFAULT_FROM_EMAIL},
     )
+
+
+@never_cache
+@require_GET
+@customer_page
+def invoice_pdf(request, account, invoice_id: int):
+    """The invoice as a PDF download."""
+    try:
+        invoice = selectors.invoice_get(user=request.user, invoice_id=invoice_id)
+    except NotFound:
+        raise Http404("Invoice not found.") from None
+    body = render_invoice_pdf(invoice, seller_email=settings.DEFAULT_FROM_EMAIL)
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number}.pdf"'
+    return response
 
 
 # --- deletion ---------------------------------------------------------------------------------

@@ -567,7 +567,9 @@ def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
             )
             charge_invoice(invoice, method, now)
             invoice.save()
-            if invoice.status != Invoice.Status.PAID:
+            if invoice.status == Invoice.Status.PAID:
+                emails.send_on_commit([emails.receipt(invoice)])
+            else:
                 transition(
                     subscription, Subscription.Status.PAST_DUE, save=False, past_due_since=now
                 )
@@ -605,6 +607,7 @@ def _charge_upgrade(subscription, plan, change: PlanChange, method, now, actor) 
     invoice.provider_reference = result.reference
     invoice.full_clean()
     invoice.save()
+    emails.send_on_commit([emails.receipt(invoice)])
     return invoice
 
 
