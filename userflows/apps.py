@@ -17,7 +17,7 @@ def deletion_banner(request, account) -> list[str]:
     return [
         format_html(
             "Your account is scheduled for deletion on {}. You can cancel this on the "
-            '<a href="{}">Delete account page</a> until then.',
+            '<a href="{}">deletion page</a> until then.',
             f"{pending.scheduled_for:%B %-d, %Y}",
             reverse("userflows:delete"),
         )

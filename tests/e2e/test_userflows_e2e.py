@@ -63,6 +63,7 @@ def test_export_with_live_progress_then_schedule_and_cancel_a_deletion(page, que
     expect(download_link).to_be_visible()
     expect(progress).to_be_hidden()
     expect(row.get_by_text("Ready")).to_be_visible()
+    expect(row.locator("[data-role=file-info]")).to_contain_text(" · until ")  # size and expiry
     assert page.evaluate("window.notReloaded") is True  # updated in place
 
     with page.expect_download() as info:
