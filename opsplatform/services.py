@@ -432,7 +432,7 @@ def create_campaign(
 ) -> Campaign:
     """A campaign of `account`; the sponsor is found by name or created."""
     if ends_on < starts_on:
-        raise InvalidInput("ends_on must be on or after starts_on.", field="ends_on")
+        raise InvalidInput("The end date must be on or after the start date.", field="ends_on")
     renewed_from = None
     if renewed_from_id is not None:
         renewed_from = (

@@ -80,9 +80,12 @@ class ExportRequest(models.Model):
                 fields=["account"],
                 condition=Q(status__in=["pending", "processing"]),
                 name="export_one_active_per_account",
+                violation_error_message="An export is already being prepared for this account.",
             ),
             models.CheckConstraint(
-                condition=Q(date_to__gte=models.F("date_from")), name="export_range_in_order"
+                condition=Q(date_to__gte=models.F("date_from")),
+                name="export_range_in_order",
+                violation_error_message="The end date must be on or after the start date.",
             ),
         ]
         indexes = [
@@ -213,6 +216,7 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(current_period_end__gt=models.F("current_period_start")),
                 name="subscription_period_in_order",
+                violation_error_message="The period must end after it starts.",
             ),
         ]
 
@@ -294,11 +298,13 @@ class Invoice(models.Model):
                 fields=["subscription", "period_start"],
                 condition=Q(provider="local"),
                 name="invoice_one_per_local_period",
+                violation_error_message="This subscription already has an invoice for this period.",
             ),
             models.UniqueConstraint(
                 fields=["provider", "provider_reference"],
                 condition=~Q(provider_reference=""),
                 name="invoice_unique_provider_reference",
+                violation_error_message="Another invoice has this payment reference.",
             ),
         ]
         indexes = [
@@ -329,7 +335,11 @@ class ProviderEvent(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once"),
+            models.UniqueConstraint(
+                fields=["provider", "event_id"],
+                name="provider_event_once",
+                violation_error_message="This provider event was already received.",
+            ),
         ]
 
     def __str__(self):
@@ -395,6 +405,7 @@ class DeletionRequest(models.Model):
                 fields=["account"],
                 condition=Q(status__in=["scheduled", "failed"]),
                 name="deletion_one_pending_per_account",
+                violation_error_message="A deletion is already scheduled for this account.",
             ),
         ]
         indexes = [models.Index(fields=["status", "scheduled_for"])]

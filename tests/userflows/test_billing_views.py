@@ -56,7 +56,7 @@ def test_an_unknown_card_shows_an_error(customer, account, subscribed):
     )
 
     assert response.status_code == 422
-    assert "Select a valid choice" in response.content.decode()
+    assert "Choose one of the cards listed." in response.content.decode()
     assert PaymentMethod.objects.get(account=account).last4 == "4242"
 
 

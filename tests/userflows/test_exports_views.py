@@ -61,12 +61,12 @@ def test_submitting_queues_an_export_that_then_offers_a_download(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"data_types": []}, "This field is required."),
+        ({"data_types": []}, "Choose at least one kind of data."),
         (
             {"date_from": str(TODAY), "date_to": str(TODAY - dt.timedelta(days=2))},
-            "date_to must be on or after date_from.",
+            "The end date must be on or after the start date.",
         ),
-        ({"format": "exe"}, "Select a valid choice."),
+        ({"format": "exe"}, "Choose one of the formats listed."),
         ({"date_from": "2000-02-31"}, "Enter a valid date."),
     ],
 )

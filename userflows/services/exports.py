@@ -106,6 +106,10 @@ def enqueue_export(export_id: int) -> None:
     async_task("userflows.tasks.run_export", export_id, task_name=f"export-{export_id}")
 
 
+def _long(day: dt.date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
 def _validate(*, format, data_types, date_from, date_to) -> None:
     if format not in ExportRequest.Format.values:
         raise InvalidInput(
@@ -125,12 +129,14 @@ def _validate(*, format, data_types, date_from, date_to) -> None:
     if len(set(data_types)) != len(data_types):
         raise InvalidInput("Each data type may be listed once.", field="data_types")
     if date_to < date_from:
-        raise InvalidInput("date_to must be on or after date_from.", field="date_to")
+        raise InvalidInput("The end date must be on or after the start date.", field="date_to")
     if date_from < EARLIEST_DATE:
-        raise InvalidInput(f"date_from must be on or after {EARLIEST_DATE}.", field="date_from")
+        raise InvalidInput(
+            f"The start date must be on or after {_long(EARLIEST_DATE)}.", field="date_from"
+        )
     latest = timezone.localdate() + dt.timedelta(days=366)
     if date_to > latest:
-        raise InvalidInput(f"date_to must be on or before {latest}.", field="date_to")
+        raise InvalidInput(f"The end date must be on or before {_long(latest)}.", field="date_to")
     span = (date_to - date_from).days + 1
     if span > settings.EXPORT_MAX_SPAN_DAYS:
         raise InvalidInput(
