@@ -68,6 +68,13 @@ def formula_safe(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
+def csv_text_sql(column: str) -> str:
+    """PostgreSQL text of `column` as one CSV field, formula-safe: a leading = + - @ tab or
+    carriage return gets a quote, then the field is double-quoted (quotes doubled) when it
+    holds a comma, a quote or a line break, as csv.writer and COPY do."""
+    return CSV_TEXT_TEMPLATE.replace("{column}", column)
+
+
 def formula_safe_sql(field: str):
     """The same rule as `formula_safe`, as a SQL expression over a text column."""
     starts = reduce(or_, (Q(**{f"{field}__startswith": p}) for p in FORMULA_PREFIXES))
@@ -91,6 +98,7 @@ class ExportType:
     rows: RowsBuilder
     count: Callable[..., int] | None = None
     copy_sql: Callable[..., tuple[str, tuple]] | None = None
+    csv_chunks: Callable[..., tuple[str, tuple]] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -109,6 +117,7 @@ def query_export(
     query: QueryBuilder,
     count_query: QueryBuilder | None = None,
     formula_safe_copy: Sequence[str] | None = None,
+    csv_chunks: Callable[..., tuple[str, tuple]] | None = None,
     chunk_size: int = 2000,
 ) -> ExportType:
     """An export type backed by one queryset: `columns` pairs each header with the field (or
@@ -140,7 +149,13 @@ def query_export(
             return sql, tuple(params)
 
     return ExportType(
-        name=name, label=label, columns=header, rows=rows, count=count, copy_sql=copy_sql
+        name=name,
+        label=label,
+        columns=header,
+        rows=rows,
+        count=count,
+        copy_sql=copy_sql,
+        csv_chunks=csv_chunks,
     )
 
 
@@ -161,3 +176,13 @@ def registered_export_types() -> dict[str, ExportType]:
                 raise ValueError(f"Two apps declare the export type {name!r}.")
             found[name] = export_type
     return found
+
+
+# The template of `csv_text_sql` (kept apart: SQL quoting inside Python strings is unreadable).
+CSV_TEXT_TEMPLATE = r"""(
+  WITH f(v) AS (
+    SELECT CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\t', E'\r')
+                THEN '''' || {column} ELSE {column} END
+  )
+  SELECT CASE WHEN v ~ '[",\r\n]' THEN '"' || replace(v, '"', '""') || '"' ELSE v END FROM f
+)"""

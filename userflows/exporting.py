@@ -17,7 +17,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from opsplatform.exports import formula_safe
 
 FLUSH_BYTES = 1 << 20  # write to the archive in 1 MB slices
 PROGRESS_EVERY_ROWS = 2000
+CHUNKS_PER_FETCH = 20  # csv_chunks rows (one per campaign) fetched at a time
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
 # Level 1 deflate: CSV of numbers still shrinks ~4x, at a fraction of level 6's time.
 COMPRESSLEVEL = 1
@@ -77,13 +80,28 @@ class _HashingSink:
 
 
 class _Entry:
-    """A buffered writer into one archive member, hashing the uncompressed content."""
+    """A buffered writer into one archive member, hashing the uncompressed content.
 
-    def __init__(self, member):
+    With `background=True` each full buffer is compressed, checksummed and written by a
+    helper thread while the caller reads the next chunk from the database (zlib, crc32 and
+    sha256 release the GIL on large buffers, the database read waits on its socket); `close`
+    waits for it and re-raises its error. At most QUEUED_SLICES buffers wait, so memory
+    stays bounded."""
+
+    QUEUED_SLICES = 4
+
+    def __init__(self, member, *, background: bool = False):
         self.member = member
         self.buffer = bytearray()
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.queue = None
+        self.thread = None
+        self.error = None
+        if background:
+            self.queue = queue.Queue(maxsize=self.QUEUED_SLICES)
+            self.thread = threading.Thread(target=self._drain, name="export-writer", daemon=True)
+            self.thread.start()
 
     def write(self, data) -> None:
         self.buffer += data
@@ -93,12 +111,40 @@ class _Entry:
     def write_text(self, text: str) -> None:
         self.write(text.encode())
 
+    def _store(self, data) -> None:
+        self.member.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+    def _drain(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._store(data)
+                except BaseException as exc:  # handed to the caller in close()
+                    self.error = exc
+
     def flush(self) -> None:
-        if self.buffer:
-            self.member.write(self.buffer)
-            self.sha256.update(self.buffer)
-            self.size += len(self.buffer)
+        if not self.buffer:
+            return
+        if self.queue is None:
+            self._store(self.buffer)
             self.buffer.clear()
+            return
+        if self.error is not None:
+            raise self.error
+        self.queue.put(bytes(self.buffer))
+        self.buffer.clear()
+
+    def close(self) -> None:
+        """Flush and, in the background mode, wait for the writer."""
+        self.flush()
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+            if self.error is not None:
+                raise self.error
 
 
 def csv_cell(value):
@@ -189,6 +235,31 @@ class ExportArchive:
                         since = count
             entry.flush()
             self.progress(count - since)
+        return self._done(data_type, name, count, entry)
+
+    def add_csv_chunks(
+        self, data_type: str, header: list[str], cursor, sql: str, params: tuple
+    ) -> FileResult:
+        """CSV made by PostgreSQL in chunks of many rows (`ExportType.csv_chunks`), read
+        through a server-side cursor (constant memory) while a helper thread compresses the
+        previous megabyte."""
+        name = f"{data_type}.csv"
+        count = 0
+        with self._open(name) as member:
+            entry = _Entry(member, background=True)
+            try:
+                self._write_csv_header(entry, header)
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(CHUNKS_PER_FETCH):
+                    rows = 0
+                    for chunk_rows, text in batch:
+                        if chunk_rows:
+                            entry.write(text.encode())
+                            rows += chunk_rows
+                    count += rows
+                    self.progress(rows)
+            finally:
+                entry.close()
         return self._done(data_type, name, count, entry)
 
     def _write_csv_header(self, entry: _Entry, header: list[str]) -> None:

@@ -335,7 +335,16 @@ def _write_types(archive, export, types, use_copy, generated_at) -> tuple[int, s
     account, date_from, date_to = export.account, export.date_from, export.date_to
     for name in export.data_types:
         export_type = types[name]
-        if use_copy and export_type.copy_sql is not None:
+        if use_copy and export_type.csv_chunks is not None:
+            query = export_type.csv_chunks(account, date_from, date_to)
+            # A server-side cursor streams only inside a transaction (read-only here).
+            with transaction.atomic():
+                cursor = connection.chunked_cursor()
+                try:
+                    archive.add_csv_chunks(name, export_type.header, cursor, *query)
+                finally:
+                    cursor.close()
+        elif use_copy and export_type.copy_sql is not None:
             query = export_type.copy_sql(account, date_from, date_to)
             with connection.cursor() as cursor:
                 archive.add_copy(name, export_type.header, cursor.cursor, *query)
