@@ -30,4 +30,6 @@ def account(request):
             )
         if request.path.startswith(("/account/password/", "/account/email/")):
             nav[-1]["current"] = True
+        if request.path.startswith("/account/campaigns/"):
+            nav[0]["current"] = True
     return {"current_account": current, "account_nav": nav, "page_banners": banners}

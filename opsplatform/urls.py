@@ -37,6 +37,11 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("account/", views.account_home, name="account_home"),
+    re_path(
+        r"^account/campaigns/(?P<campaign_id>[0-9]{1,18})/$",
+        views.campaign_detail,
+        name="campaign_detail",
+    ),
     path("account/profile/", views.profile, name="profile"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", views.password_change_done, name="password_change_done"),

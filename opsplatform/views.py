@@ -2,6 +2,7 @@
 change, API tokens, health and metrics endpoints."""
 
 import hmac
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -20,7 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from opsplatform import selectors, services, telemetry, throttling
+from opsplatform.charts import line_chart
 from opsplatform.errors import DomainError
+from opsplatform.exports import money, ratio
 from opsplatform.forms import EmailChangeForm, ProfileForm
 from opsplatform.middleware import server_error_response
 from opsplatform.models import Heartbeat
@@ -28,6 +31,7 @@ from opsplatform.pages import customer_page, customer_page_view
 from opsplatform.tenancy import account_of, is_staff
 
 WORKER_STALE_AFTER_SECONDS = 180
+MONEY_KEYS = ("revenue", "spend")
 
 
 class ApiTokenForm(forms.Form):
@@ -281,3 +285,49 @@ def email_change_confirm(request, token: str):
     return render(
         request, "account/email_change_confirm.html", {"new_email": new_email, "token": token}
     )
+
+
+@customer_page
+def campaign_detail(request, account, campaign_id: int):
+    """One campaign: its totals, its daily metrics as charts and a table, its renewal chain."""
+    try:
+        campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
+    except DomainError:
+        raise Http404("Campaign not found.") from None
+    daily = selectors.campaign_daily_metrics(campaign=campaign)
+    labels = [f"{row['date']:%b} {row['date'].day}" for row in daily]
+    totals = {
+        key: sum((row[key] for row in daily), Decimal("0.00") if key in MONEY_KEYS else 0)
+        for key in ("impressions", "clicks", "conversions", "revenue", "spend")
+    }
+    revenue, spend = money(totals["revenue"]), money(totals["spend"])
+    context = {
+        "campaign": campaign,
+        "daily": daily,
+        "totals": totals,
+        "roi": ratio(revenue - spend, spend),
+        "roas": ratio(revenue, spend),
+        "chain": selectors.renewal_chain(campaign=campaign),
+        "delivery_chart": line_chart(
+            {
+                "Impressions": [row["impressions"] for row in daily],
+                "Clicks": [row["clicks"] for row in daily],
+            },
+            labels,
+            title="Impressions and clicks per day",
+        )
+        if daily
+        else None,
+        "money_chart": line_chart(
+            {
+                "Revenue ($)": [float(row["revenue"]) for row in daily],
+                "Spend ($)": [float(row["spend"]) for row in daily],
+            },
+            labels,
+            title="Revenue and spend per day",
+        )
+        if daily
+        else None,
+        "days_shown": selectors.CAMPAIGN_PAGE_DAYS,
+    }
+    return render(request, "account/campaign.html", context)
