@@ -399,7 +399,7 @@ class DeletionOut(Schema):
     immediate: bool
     requested_at: dt.datetime
     scheduled_for: dt.datetime
-    cancelled_at: dt.datetime | None
+    canceled_at: dt.datetime | None
     completed_at: dt.datetime | None
     error: str
     certificate: str | None

@@ -3,7 +3,7 @@ from opsplatform import registry
 
 def deletion_banner(request, account) -> list[str]:
     """While the account's deletion is pending, every page says when it will happen and links
-    to the page where it can be cancelled."""
+    to the page where it can be canceled."""
     from django.urls import reverse
     from django.utils.html import format_html
 

@@ -30,18 +30,18 @@ class ExportRequest(models.Model):
         COMPLETED = "completed", "Ready"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELED = "canceled", "Canceled"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.PROCESSING)
     STATUS_MACHINE = StatusMachine(
         noun="export",
         table={
-            "pending": {"processing", "failed", "cancelled"},
-            "processing": {"completed", "failed", "cancelled"},
+            "pending": {"processing", "failed", "canceled"},
+            "processing": {"completed", "failed", "canceled"},
             "completed": {"expired"},
             "failed": set(),
             "expired": set(),
-            "cancelled": set(),
+            "canceled": set(),
         },
         stamps={"processing": "started_at", "completed": "completed_at"},
     )
@@ -357,11 +357,11 @@ def format_cents(cents: int, currency: str) -> str:
 
 class DeletionRequest(models.Model):
     """A customer's request to delete their account (GDPR Art. 17), executed after a grace
-    period unless cancelled; staff and password-confirmed customers may run it at once."""
+    period unless canceled; staff and password-confirmed customers may run it at once."""
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELED = "canceled", "Canceled"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
 
@@ -369,12 +369,12 @@ class DeletionRequest(models.Model):
     STATUS_MACHINE = StatusMachine(
         noun="deletion request",
         table={
-            "scheduled": {"cancelled", "completed", "failed"},
-            "failed": {"cancelled", "completed", "failed"},  # retried until it completes
-            "cancelled": set(),
+            "scheduled": {"canceled", "completed", "failed"},
+            "failed": {"canceled", "completed", "failed"},  # retried until it completes
+            "canceled": set(),
             "completed": set(),
         },
-        stamps={"cancelled": "cancelled_at", "completed": "completed_at", "failed": "failed_at"},
+        stamps={"canceled": "canceled_at", "completed": "completed_at", "failed": "failed_at"},
     )
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deletion_requests")
@@ -391,7 +391,7 @@ class DeletionRequest(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     scheduled_for = models.DateTimeField()
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

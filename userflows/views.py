@@ -327,5 +327,5 @@ def delete_cancel(request, account):
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, "The deletion was cancelled; your account stays.")
+        messages.success(request, "The deletion was canceled; your account stays.")
     return redirect("userflows:delete")

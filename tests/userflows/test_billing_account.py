@@ -192,15 +192,34 @@ def test_cancel_at_period_end_says_when_the_plan_ends_and_offers_resume(
     assert (data["state"], data["state_label"]) == ("active", "Renews on March 31, 2026")
 
 
-def test_one_spelling_of_canceled_on_the_billing_page_and_in_the_api(customer, account, on_growth):
-    billing.cancel_subscription(
-        account=account, reason="other", at_period_end=False, actor=account.user
-    )
+def test_one_spelling_of_canceled_on_pages_api_fields_and_emails(
+    customer, account, on_growth, django_capture_on_commit_callbacks
+):
+    from tests.userflows.factories import ExportRequestFactory
+    from userflows.models import ExportRequest
+    from userflows.services import deletion
 
-    page = customer.get(PAGE).content.decode()
-    api = ApiClient(token_for(account.user)).get("billing").content.decode()
+    ExportRequestFactory(account=account, status=ExportRequest.Status.CANCELED)
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.cancel_subscription(
+            account=account, reason="other", at_period_end=False, actor=account.user
+        )
+        pending = deletion.request_deletion(account=account, actor=account.user, reason="")
+        deletion.cancel_deletion(deletion=pending, actor=account.user)
+    api = ApiClient(token_for(account.user))
 
-    assert "cancelled" not in page.lower() and "cancelled" not in api.lower()
+    seen = [
+        customer.get(PAGE).content.decode(),
+        customer.get("/account/exports/").content.decode(),
+        customer.get("/account/delete/").content.decode(),
+        api.get("billing").content.decode(),
+        api.get("exports").content.decode(),
+        api.get("deletion").content.decode(),
+        *[f"{m.subject}\n{m.body}" for m in mail.outbox],
+    ]
+    spelled = "\n".join(seen).lower()
+    assert "canceled" in spelled
+    assert "cancelled" not in spelled
 
 
 # --- cancellation reasons -------------------------------------------------------------------------
