@@ -5,6 +5,7 @@ free plans never in a trial."""
 import datetime as dt
 
 import pytest
+from django.db.models import Max
 from django.utils import timezone
 
 from opsplatform.demo import DemoContext
@@ -31,7 +32,7 @@ def seeded_in_the_morning(monkeypatch):
 
 
 def latest(model, field):
-    return model.objects.order_by(f"-{field}").values_list(field, flat=True).first()
+    return model.objects.aggregate(latest=Max(field))["latest"]
 
 
 def test_nothing_is_dated_after_the_moment_of_seeding(seeded_in_the_morning):
