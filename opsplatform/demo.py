@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.utils import timezone
 
 from opsplatform.models import Account, Campaign, CampaignMetric, Persona, Sponsor, UsageEvent
 
@@ -119,6 +120,7 @@ class DemoContext:
     staff: dict = field(default_factory=dict)  # username -> user
     customers: dict = field(default_factory=dict)  # persona slug -> SeededAccount
     counts: dict = field(default_factory=dict)
+    clock: dt.datetime | None = None  # the wall clock, read once per seed run
 
     def rng(self, name: str) -> random.Random:
         """An independent, reproducible random stream per app/purpose."""
@@ -126,7 +128,12 @@ class DemoContext:
 
     @property
     def now(self) -> dt.datetime:
-        return dt.datetime.combine(self.as_of, dt.time(12, 0), tzinfo=dt.UTC)
+        """Noon UTC of `as_of`, or the current minute when that noon is still ahead (a seed
+        run on the morning of `as_of`): demo rows are never dated in the future."""
+        noon = dt.datetime.combine(self.as_of, dt.time(12, 0), tzinfo=dt.UTC)
+        if self.clock is None:
+            self.clock = timezone.now().replace(second=0, microsecond=0)
+        return min(noon, self.clock)
 
 
 def seasonality(day: dt.date) -> float:

@@ -22,6 +22,7 @@ header cannot drift from its columns. A type whose rows are computed in Python d
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from operator import or_
 
@@ -29,6 +30,11 @@ from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Concat
 
 from opsplatform.registry import app_modules
+
+# Money is written with two places, ratios (ROI, ROAS) with RATIO_PLACES, halves rounded up.
+CENT = Decimal("0.01")
+RATIO_PLACES = 4
+RATIO_STEP = Decimal(1).scaleb(-RATIO_PLACES)
 
 # Cells starting with these are run as formulas by spreadsheet programs (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -38,9 +44,35 @@ RowsBuilder = Callable[..., Iterable[tuple]]
 QueryBuilder = Callable[..., QuerySet]
 
 
+def money(value) -> Decimal:
+    """An amount as exported: a Decimal with exactly two places (None and NULL sums are 0.00).
+    SQLite sums decimals as floats: rounding to the cent removes that noise (5443.20000000001
+    → 5443.20), exactly so while a sum's error stays under half a cent."""
+    if value is None:
+        return Decimal("0.00")
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    """numerator / denominator in Decimal, rounded to RATIO_PLACES (halves up); None when the
+    denominator is zero (a ratio over no spend is undefined, not 0)."""
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_STEP, rounding=ROUND_HALF_UP)
+
+
 def formula_safe(value: str) -> str:
     """A text cell a spreadsheet shows as text: a leading quote disarms formula characters."""
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def csv_text_sql(column: str) -> str:
+    """PostgreSQL text of `column` as one CSV field, formula-safe: a leading = + - @ tab or
+    carriage return gets a quote, then the field is double-quoted (quotes doubled) when it
+    holds a comma, a quote or a line break, as csv.writer and COPY do."""
+    return CSV_TEXT_TEMPLATE.replace("{column}", column)
 
 
 def formula_safe_sql(field: str):
@@ -66,6 +98,7 @@ class ExportType:
     rows: RowsBuilder
     count: Callable[..., int] | None = None
     copy_sql: Callable[..., tuple[str, tuple]] | None = None
+    csv_chunks: Callable[..., tuple[str, tuple]] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -84,6 +117,7 @@ def query_export(
     query: QueryBuilder,
     count_query: QueryBuilder | None = None,
     formula_safe_copy: Sequence[str] | None = None,
+    csv_chunks: Callable[..., tuple[str, tuple]] | None = None,
     chunk_size: int = 2000,
 ) -> ExportType:
     """An export type backed by one queryset: `columns` pairs each header with the field (or
@@ -115,7 +149,13 @@ def query_export(
             return sql, tuple(params)
 
     return ExportType(
-        name=name, label=label, columns=header, rows=rows, count=count, copy_sql=copy_sql
+        name=name,
+        label=label,
+        columns=header,
+        rows=rows,
+        count=count,
+        copy_sql=copy_sql,
+        csv_chunks=csv_chunks,
     )
 
 
@@ -136,3 +176,13 @@ def registered_export_types() -> dict[str, ExportType]:
                 raise ValueError(f"Two apps declare the export type {name!r}.")
             found[name] = export_type
     return found
+
+
+# The template of `csv_text_sql` (kept apart: SQL quoting inside Python strings is unreadable).
+CSV_TEXT_TEMPLATE = r"""(
+  WITH f(v) AS (
+    SELECT CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\t', E'\r')
+                THEN '''' || {column} ELSE {column} END
+  )
+  SELECT CASE WHEN v ~ '[",\r\n]' THEN '"' || replace(v, '"', '""') || '"' ELSE v END FROM f
+)"""

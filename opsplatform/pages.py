@@ -25,3 +25,16 @@ def customer_page(view):
         return view(request, account, *args, **kwargs)
 
     return wrapper
+
+
+def customer_page_view(view):
+    """The same checks for a class-based view's `dispatch` (the view keeps its signature)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if is_staff(request.user) or account_of(request.user) is None:
+            return render(request, "account/no_account.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper

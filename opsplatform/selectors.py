@@ -87,3 +87,36 @@ def api_token_get(*, user, token_id: int) -> ApiToken:
         return ApiToken.objects.get(user=user, id=token_id)
     except ApiToken.DoesNotExist:
         raise NotFound("Token not found.") from None
+
+
+CAMPAIGN_PAGE_DAYS = 366  # the campaign page charts at most the last year of its days
+
+
+def campaign_daily_metrics(*, campaign: Campaign, days: int = CAMPAIGN_PAGE_DAYS) -> list[dict]:
+    """The campaign's last `days` days of metrics, oldest first (one query)."""
+    rows = campaign.metrics.order_by("-date").values(
+        "date", "impressions", "clicks", "conversions", "revenue", "spend"
+    )[:days]
+    return list(reversed(rows))
+
+
+def renewal_chain(*, campaign: Campaign) -> list[Campaign]:
+    """The campaigns this one renews and the ones renewing it, oldest first, this one
+    included. Renewals keep the sponsor and the account, so one query over the sponsor's
+    campaigns finds the whole chain, however long."""
+    by_id = {
+        c.id: c
+        for c in Campaign.objects.filter(
+            account_id=campaign.account_id, sponsor_id=campaign.sponsor_id
+        ).only("id", "name", "starts_on", "ends_on", "status", "deal_value", "renewed_from_id")
+    }
+    renews = {c.renewed_from_id: c for c in by_id.values() if c.renewed_from_id}
+    chain = [by_id.get(campaign.id, campaign)]
+    seen = {campaign.id}
+    while (earlier := by_id.get(chain[0].renewed_from_id)) is not None and earlier.id not in seen:
+        chain.insert(0, earlier)
+        seen.add(earlier.id)
+    while (later := renews.get(chain[-1].id)) is not None and later.id not in seen:
+        chain.append(later)
+        seen.add(later.id)
+    return chain

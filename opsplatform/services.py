@@ -6,12 +6,20 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
-from opsplatform import selectors, telemetry
+from opsplatform import selectors, telemetry, validation
 from opsplatform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from opsplatform.models import (
     Account,
@@ -22,6 +30,7 @@ from opsplatform.models import (
     Persona,
     Sponsor,
     UsageEvent,
+    UserSession,
 )
 from opsplatform.registry import app_modules, platform_apps
 from opsplatform.tenancy import account_of, is_staff, require_perm
@@ -423,7 +432,7 @@ def create_campaign(
 ) -> Campaign:
     """A campaign of `account`; the sponsor is found by name or created."""
     if ends_on < starts_on:
-        raise InvalidInput("ends_on must be on or after starts_on.", field="ends_on")
+        raise InvalidInput("The end date must be on or after the start date.", field="ends_on")
     renewed_from = None
     if renewed_from_id is not None:
         renewed_from = (
@@ -539,3 +548,130 @@ class MetricsInvalid(InvalidInput):
 def record_heartbeat(*, name: str = "worker") -> Heartbeat:
     beat, _ = Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now()})
     return beat
+
+
+# --- the customer's own sign-in details --------------------------------------------------------
+
+EMAIL_CHANGE_SALT = "opsplatform.email-change"
+EMAIL_CHANGE_MAX_AGE = dt.timedelta(days=1)
+
+
+def sign_out_other_sessions(*, user, keep_session_key: str | None) -> int:
+    """Delete every session of `user` except the one making the request (after a password
+    change the other browsers must sign in again). Returns how many were ended."""
+    others = UserSession.objects.filter(user_id=user.pk)
+    if keep_session_key:
+        others = others.exclude(session_key=keep_session_key)
+    deleted, _ = others.delete()
+    return deleted
+
+
+@transaction.atomic
+def update_profile(*, user, first_name: str, last_name: str) -> None:
+    """The customer's name as shown on their pages and in emails."""
+    User = get_user_model()
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    locked.first_name = validation.clean_text(
+        first_name, field="first_name", label="First name", max_length=150, required=False
+    )
+    locked.last_name = validation.clean_text(
+        last_name, field="last_name", label="Last name", max_length=150, required=False
+    )
+    locked.full_clean()
+    locked.save(update_fields=["first_name", "last_name"])
+    user.first_name, user.last_name = locked.first_name, locked.last_name
+
+
+def _email_taken(email: str, *, except_user_id: int) -> bool:
+    User = get_user_model()
+    return (
+        User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email))
+        .exclude(pk=except_user_id)
+        .exists()
+    )
+
+
+def email_change_token(*, user, new_email: str) -> str:
+    """A signed token naming the user, the address it changes from and the new address: it
+    stops working once the address has changed (so it works once) and after a day."""
+    return signing.dumps(
+        {"user": user.pk, "from": user.email.lower(), "to": new_email},
+        salt=EMAIL_CHANGE_SALT,
+        compress=True,
+    )
+
+
+def request_email_change(*, user, new_email: str, password: str) -> str:
+    """Check the password and the new address, then mail a confirmation link to the new
+    address (the change happens only when that link is followed) and a notice to the current
+    one. Returns the token (the link carries it)."""
+    if not user.check_password(password or ""):
+        raise InvalidInput("The password is not correct.", field="password")
+    new_email = (new_email or "").strip().lower()
+    try:
+        validate_email(new_email)
+    except ValidationError:
+        raise InvalidInput("Enter a valid email address.", field="email") from None
+    if new_email == user.email.lower():
+        raise InvalidInput("That is already your email address.", field="email")
+    if _email_taken(new_email, except_user_id=user.pk):
+        raise Conflict(
+            "Another account already uses this email address.", code="email_taken", field="email"
+        )
+    token = email_change_token(user=user, new_email=new_email)
+    link = settings.SITE_URL + reverse("email_change_confirm", args=[token])
+    context = {"user": user, "new_email": new_email, "link": link, "site_url": settings.SITE_URL}
+    messages = [
+        EmailMessage(
+            subject="Confirm your new email address",
+            body=render_to_string("account/email/email_change_confirm.txt", context),
+            to=[new_email],
+        ),
+        EmailMessage(
+            subject="Your email address is about to change",
+            body=render_to_string("account/email/email_change_notice.txt", context),
+            to=[user.email],
+        ),
+    ]
+    transaction.on_commit(lambda: [m.send() for m in messages])
+    return token
+
+
+def read_email_change(token: str) -> tuple[object, str]:
+    """The user and new address a confirmation token stands for, or InvalidInput when it is
+    forged, expired or already used."""
+    User = get_user_model()
+    invalid = InvalidInput(
+        "This confirmation link is invalid or has expired. Ask for a new one from your profile.",
+        code="link_invalid",
+    )
+    try:
+        data = signing.loads(
+            token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_MAX_AGE.total_seconds()
+        )
+        user = User.objects.get(pk=int(data["user"]), is_active=True)
+        new_email = str(data["to"])
+    except (signing.BadSignature, User.DoesNotExist, KeyError, TypeError, ValueError):
+        raise invalid from None
+    if user.email.lower() != data.get("from"):
+        raise invalid
+    return user, new_email
+
+
+@transaction.atomic
+def confirm_email_change(*, token: str):
+    """Make the confirmed address the user's email (and their sign-in name, which is the
+    email for customers)."""
+    user, new_email = read_email_change(token)
+    User = get_user_model()
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.email.lower() != user.email.lower():
+        raise InvalidInput("This confirmation link was already used.", code="link_invalid")
+    if _email_taken(new_email, except_user_id=locked.pk):
+        raise Conflict("Another account already uses this email address.", code="email_taken")
+    if locked.username.lower() == locked.email.lower():
+        locked.username = new_email
+    locked.email = new_email
+    locked.full_clean()
+    locked.save(update_fields=["username", "email"])
+    return locked

@@ -9,6 +9,8 @@
   until the window passes, a correct one included (otherwise guessing would go on).
 """
 
+import hashlib
+
 from django.conf import settings
 from django.core.cache import cache
 from ninja.throttling import AuthRateThrottle
@@ -43,3 +45,36 @@ def note_failed_credential(request, kind: str) -> None:
         except ValueError:  # expired between add and incr
             cache.add(key, 1, timeout=window)
     telemetry.CREDENTIAL_FAILURES.labels(kind=kind).inc()
+
+
+def within_limit(key: str, *, limit: int, window: int) -> bool:
+    """Count one attempt under `key` (a fixed window of `window` seconds) and say whether it is
+    within `limit`. For pages that must not be hammered: the password-reset form."""
+    if not cache.add(key, 1, timeout=window):
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window)
+            count = 1
+    else:
+        count = 1
+    return count <= limit
+
+
+def password_reset_allowed(request, email: str) -> tuple[bool, bool]:
+    """(address within its limit, email within its limit) for one password-reset request:
+    PASSWORD_RESET_LIMIT_PER_ADDRESS requests per client address and
+    PASSWORD_RESET_LIMIT_PER_EMAIL mails per email address, each per PASSWORD_RESET_WINDOW
+    seconds (defaults 10, 3 and 3600)."""
+    window = getattr(settings, "PASSWORD_RESET_WINDOW", 3600)
+    by_address = within_limit(
+        f"password-reset:ip:{client_ip(request) or 'unknown'}",
+        limit=getattr(settings, "PASSWORD_RESET_LIMIT_PER_ADDRESS", 10),
+        window=window,
+    )
+    by_email = by_address and within_limit(
+        "password-reset:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest(),
+        limit=getattr(settings, "PASSWORD_RESET_LIMIT_PER_EMAIL", 3),
+        window=window,
+    )
+    return by_address, by_email

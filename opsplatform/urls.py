@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from opsplatform import views
 from opsplatform.api import api
@@ -16,7 +16,41 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="registration/password_reset_done.html"
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registration/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
     path("account/", views.account_home, name="account_home"),
+    re_path(
+        r"^account/campaigns/(?P<campaign_id>[0-9]{1,18})/$",
+        views.campaign_detail,
+        name="campaign_detail",
+    ),
+    path("account/profile/", views.profile, name="profile"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", views.password_change_done, name="password_change_done"),
+    path("account/email/", views.email_change, name="email_change"),
+    re_path(
+        r"^account/email/confirm/(?P<token>[A-Za-z0-9_:.-]{1,400})/$",
+        views.email_change_confirm,
+        name="email_change_confirm",
+    ),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     *[

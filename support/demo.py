@@ -128,7 +128,7 @@ def seed_demo(ctx) -> None:
     messages, escalations, ratings = [], [], []
     for ticket, plan in zip(tickets, plans, strict=True):
         messages.extend(_thread(rng, ticket, plan))
-        escalations.extend(_escalations(rng, ticket, plan))
+        escalations.extend(_escalations(rng, ticket, plan, now))
         if ticket.status in (Status.RESOLVED, Status.CLOSED) and rng.random() < 0.45:
             ratings.append(
                 CSATRating(
@@ -183,7 +183,13 @@ def _ticket(rng, now, acc, targets, agents, unknown, n, forced):
         age = dt.timedelta(minutes=rng.randint(2 * 24 * 60, 90 * 24 * 60))
     created = max(now - age, acc.created_at + dt.timedelta(hours=1))
     created = min(created, now - dt.timedelta(minutes=5))
-    problem = rng.randrange(len(PROBLEMS))
+    # A ticket titled as a chat only on the chat channel.
+    fitting = [
+        i
+        for i, (subject, _, _) in enumerate(PROBLEMS)
+        if channel == Channel.CHAT or not subject.startswith("Chat:")
+    ]
+    problem = fitting[rng.randrange(len(fitting))]
     base = initial_level(priority)
     level = min(4, base + bonus)
     ticket = Ticket(
@@ -272,11 +278,14 @@ def _thread(rng, ticket, plan):
     return rows
 
 
-def _escalations(rng, ticket, plan):
+def _escalations(rng, ticket, plan, now):
     rows = []
     start = ticket.first_response_at or ticket.created_at
     for i, level in enumerate(range(plan["base_level"], ticket.escalation_level)):
         automatic = rng.random() < 0.3
+        # Half-hour steps after the first reply, never later than now (a ticket from minutes
+        # ago was escalated in the minutes since).
+        at = min(start + dt.timedelta(minutes=30 * (i + 1)), now - dt.timedelta(seconds=i + 1))
         rows.append(
             Escalation(
                 ticket=ticket,
@@ -285,8 +294,8 @@ def _escalations(rng, ticket, plan):
                 reason="Resolution SLA breached" if automatic else rng.choice(ESCALATION_REASONS),
                 escalated_by=None if automatic else ticket.assignee,
                 automatic=automatic,
-                created_at=start + dt.timedelta(minutes=30 * (i + 1)),
-                notified_at=start + dt.timedelta(minutes=30 * (i + 1)),
+                created_at=max(at, ticket.created_at),
+                notified_at=max(at, ticket.created_at),
             )
         )
     return rows

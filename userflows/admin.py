@@ -301,7 +301,7 @@ class DeletionRequestAdmin(HistoryAdmin):
     actions_detail = ["execute_now", "cancel_this"]
     status_label = status_badge(
         "status",
-        {"scheduled": INFO, "cancelled": "", "completed": SUCCESS, "failed": DANGER},
+        {"scheduled": INFO, "canceled": "", "completed": SUCCESS, "failed": DANGER},
     )
 
     def get_form(self, request, obj=None, **kwargs):
@@ -320,7 +320,7 @@ class DeletionRequestAdmin(HistoryAdmin):
             "requested_at",
             "scheduled_for",
             "reminder_sent_at",
-            "cancelled_at",
+            "canceled_at",
             "completed_at",
             "failed_at",
             "attempts",
@@ -402,7 +402,7 @@ class DeletionRequestAdmin(HistoryAdmin):
         for pending in queryset.filter(status__in=DeletionRequest.PENDING_STATUSES):
             deletion_services.cancel_deletion(deletion=pending, actor=request.user)
             count += 1
-        self.message_user(request, f"Cancelled {count} deletion(s).", messages.SUCCESS)
+        self.message_user(request, f"Canceled {count} deletion(s).", messages.SUCCESS)
 
     @action(description="Execute now", permissions=["change"], icon="delete_forever")
     def execute_now(self, request, object_id):
@@ -434,7 +434,7 @@ class DeletionRequestAdmin(HistoryAdmin):
 
         def run():
             deletion_services.cancel_deletion(deletion=deletion, actor=request.user)
-            return "Deletion cancelled."
+            return "Deletion canceled."
 
         return confirm(
             self,

@@ -146,9 +146,15 @@ class PlanOut(Schema):
 
 
 class SubscriptionOut(Schema):
-    status: str
+    status: str = Field(
+        description="trialing, active, past_due or canceled; a cancellation at the period's "
+        "end keeps it active (cancel_at_period_end, ends_at) until then"
+    )
     provider: str
-    plan: str = Field(description="The plan's code")
+    plan: str = Field(description="The plan subscribed to (once canceled, the plan that was)")
+    ends_at: dt.datetime | None = Field(
+        None, description="When a cancellation at the period's end takes effect"
+    )
     scheduled_plan: str | None = Field(
         None, description="A downgrade that takes effect when the current period ends"
     )
@@ -166,6 +172,10 @@ class SubscriptionOut(Schema):
     def resolve_scheduled_plan(obj):
         return obj.scheduled_plan.code if obj.scheduled_plan_id else None
 
+    @staticmethod
+    def resolve_ends_at(obj):
+        return obj.current_period_end if obj.cancel_at_period_end else None
+
 
 class PaymentMethodOut(Schema):
     brand: str
@@ -181,7 +191,15 @@ class NextInvoiceOut(Schema):
 
 
 class BillingOut(Schema):
-    plan: PlanOut
+    plan: PlanOut = Field(
+        description="The plan the account is on now (as /me says); after a cancellation took "
+        "effect, the free plan"
+    )
+    state: str = Field(
+        description="none, trialing, active, ending (canceled at the period's end: still "
+        "active until then), past_due or canceled"
+    )
+    state_label: str = Field(description="The state in words, e.g. “Your plan ends on May 3, 2027”")
     subscription: SubscriptionOut | None
     payment_method: PaymentMethodOut | None
     next_invoice: NextInvoiceOut | None
@@ -218,7 +236,12 @@ class PaymentMethodIn(Input):
 
 
 class CancelIn(Input):
-    reason: Literal[tuple(r.value for r in billing.CUSTOMER_REASONS)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), NoNul] = Field(
+        description="One of "
+        + ", ".join(f"`{r.value}`" for r in billing.CUSTOMER_REASONS)
+        + ", or the reason in the customer's words: kept as the comment, filed under the "
+        "closest code (`other` when none fits)"
+    )
     at_period_end: bool = True
     comment: Text = ""
 
@@ -376,7 +399,7 @@ class DeletionOut(Schema):
     immediate: bool
     requested_at: dt.datetime
     scheduled_for: dt.datetime
-    cancelled_at: dt.datetime | None
+    canceled_at: dt.datetime | None
     completed_at: dt.datetime | None
     error: str
     certificate: str | None

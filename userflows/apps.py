@@ -2,7 +2,11 @@ from opsplatform import registry
 
 
 def deletion_banner(request, account) -> list[str]:
-    """While the account's deletion is pending, every page says when it will happen."""
+    """While the account's deletion is pending, every page says when it will happen and links
+    to the page where it can be canceled."""
+    from django.urls import reverse
+    from django.utils.html import format_html
+
     from userflows.selectors import pending_deletion_get
 
     pending = pending_deletion_get(account)
@@ -11,8 +15,12 @@ def deletion_banner(request, account) -> list[str]:
     if pending.status == pending.Status.FAILED or pending.scheduled_for <= pending.requested_at:
         return ["Your account is being deleted."]
     return [
-        f"Your account is scheduled for deletion on {pending.scheduled_for:%B %-d, %Y}. "
-        "You can cancel this on the Delete account page until then."
+        format_html(
+            "Your account is scheduled for deletion on {}. You can cancel this on the "
+            '<a href="{}">deletion page</a> until then.',
+            f"{pending.scheduled_for:%B %-d, %Y}",
+            reverse("userflows:delete"),
+        )
     ]
 
 

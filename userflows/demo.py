@@ -73,7 +73,8 @@ def seed_demo(ctx: DemoContext) -> None:
             False,
             None,
         )
-        if seeded.health == "new" and rng.random() < 0.5:
+        if seeded.health == "new" and rng.random() < 0.5 and not plan.is_free:
+            # Only paid plans have trials (as start_subscription does).
             status = Subscription.Status.TRIALING
         elif seeded.health == "churning" and not plan.is_free:
             # Churning accounts take turns, so even a small demo shows every state.

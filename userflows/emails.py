@@ -16,6 +16,26 @@ def build(template: str, *, to: str, subject: str, context: dict) -> EmailMessag
     return EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
 
 
+def receipt(invoice) -> EmailMessage | None:
+    """The receipt after a successful charge, with the invoice as a PDF attachment."""
+    from userflows.invoice_pdf import render_invoice_pdf
+
+    to = invoice.bill_to_email or invoice.account.user.email
+    message = build(
+        "payment_receipt",
+        to=to,
+        subject=f"Receipt for invoice {invoice.number}",
+        context={"invoice": invoice},
+    )
+    if message is not None:
+        message.attach(
+            f"invoice-{invoice.number}.pdf",
+            render_invoice_pdf(invoice, seller_email=settings.DEFAULT_FROM_EMAIL),
+            "application/pdf",
+        )
+    return message
+
+
 def send_on_commit(messages: list[EmailMessage | None]) -> None:
     """Send once the surrounding transaction commits (never for a rolled-back change)."""
     wanted = [m for m in messages if m is not None]

@@ -5,6 +5,11 @@ the bytes stream out. The job (services/exports.py) decides where the bytes go.
 Rows come either from a streaming iterator (any database, any format) or, for CSV on
 PostgreSQL, straight from `COPY (SELECT …) TO STDOUT (FORMAT csv)` of a query whose text
 columns are already formula-safe.
+
+CSV and JSON give one file per data type; XLSX gives one workbook, `export.xlsx`, with a sheet
+per data type. Every archive member is dated with the export's time (UTC) and readable
+(rw-r--r--). Decimals keep their places: money is written with two, ratios with the four the
+reports state; in XLSX they are numbers with a number format of as many places.
 """
 
 import csv
@@ -12,7 +17,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,20 +31,27 @@ from opsplatform.exports import formula_safe
 
 FLUSH_BYTES = 1 << 20  # write to the archive in 1 MB slices
 PROGRESS_EVERY_ROWS = 2000
+CHUNKS_PER_FETCH = 20  # csv_chunks rows (one per campaign) fetched at a time
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header row included
 # Level 1 deflate: CSV of numbers still shrinks ~4x, at a fraction of level 6's time.
-COMPRESSION = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": 1}
+COMPRESSLEVEL = 1
+COMPRESSION = {"compression": zipfile.ZIP_DEFLATED, "compresslevel": COMPRESSLEVEL}
+FILE_MODE = 0o100644  # a regular file, rw-r--r--: unzip tools keep it readable
+WORKBOOK_NAME = "export.xlsx"
 
 Progress = Callable[[int], None]  # called with the number of rows written since the last call
 
 
 @dataclass(frozen=True)
 class FileResult:
+    """One data type's part of the archive: its own file, or (XLSX) a sheet of the workbook."""
+
     data_type: str
     name: str
     rows: int
     bytes: int
     sha256: str
+    sheet: str = ""
 
 
 class _HashingSink:
@@ -66,13 +80,28 @@ class _HashingSink:
 
 
 class _Entry:
-    """A buffered writer into one archive member, hashing the uncompressed content."""
+    """A buffered writer into one archive member, hashing the uncompressed content.
 
-    def __init__(self, member):
+    With `background=True` each full buffer is compressed, checksummed and written by a
+    helper thread while the caller reads the next chunk from the database (zlib, crc32 and
+    sha256 release the GIL on large buffers, the database read waits on its socket); `close`
+    waits for it and re-raises its error. At most QUEUED_SLICES buffers wait, so memory
+    stays bounded."""
+
+    QUEUED_SLICES = 4
+
+    def __init__(self, member, *, background: bool = False):
         self.member = member
         self.buffer = bytearray()
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.queue = None
+        self.thread = None
+        self.error = None
+        if background:
+            self.queue = queue.Queue(maxsize=self.QUEUED_SLICES)
+            self.thread = threading.Thread(target=self._drain, name="export-writer", daemon=True)
+            self.thread.start()
 
     def write(self, data) -> None:
         self.buffer += data
@@ -82,12 +111,40 @@ class _Entry:
     def write_text(self, text: str) -> None:
         self.write(text.encode())
 
+    def _store(self, data) -> None:
+        self.member.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+    def _drain(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._store(data)
+                except BaseException as exc:  # handed to the caller in close()
+                    self.error = exc
+
     def flush(self) -> None:
-        if self.buffer:
-            self.member.write(self.buffer)
-            self.sha256.update(self.buffer)
-            self.size += len(self.buffer)
+        if not self.buffer:
+            return
+        if self.queue is None:
+            self._store(self.buffer)
             self.buffer.clear()
+            return
+        if self.error is not None:
+            raise self.error
+        self.queue.put(bytes(self.buffer))
+        self.buffer.clear()
+
+    def close(self) -> None:
+        """Flush and, in the background mode, wait for the writer."""
+        self.flush()
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
+            if self.error is not None:
+                raise self.error
 
 
 def csv_cell(value):
@@ -113,23 +170,41 @@ def _json_default(value):
 
 
 class ExportArchive:
-    """Streams data types into a ZIP written to `raw` (any binary file-like object)."""
+    """Streams data types into a ZIP written to `raw` (any binary file-like object);
+    `generated_at` dates every member."""
 
-    def __init__(self, raw, *, fmt: str, progress: Progress, workdir: str):
+    def __init__(
+        self, raw, *, fmt: str, progress: Progress, workdir: str, generated_at: dt.datetime
+    ):
         self.sink = _HashingSink(raw)
         self.zip = zipfile.ZipFile(self.sink, "w", **COMPRESSION)
         self.fmt = fmt
         self.progress = progress
         self.workdir = workdir
+        utc = generated_at.astimezone(dt.UTC)
+        # ZIP dates have no zone and start in 1980.
+        self.date_time = max(utc.timetuple()[:6], (1980, 1, 1, 0, 0, 0))
         self.files: list[FileResult] = []
+        self.members: list[dict] = []
+        self.workbook = None
+
+    def member_info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = COMPRESSLEVEL  # 3.11's name; 3.13 keeps it as an alias
+        info.external_attr = FILE_MODE << 16
+        return info
+
+    def _open(self, name: str):
+        return self.zip.open(self.member_info(name), "w", force_zip64=True)
 
     # -- one data type ---------------------------------------------------------------------
 
     def add_rows(self, data_type: str, header: list[str], rows: Iterable[tuple]) -> FileResult:
         name = f"{data_type}.{self.fmt}"
         if self.fmt == "xlsx":
-            return self._add_xlsx(data_type, name, header, rows)
-        with self.zip.open(name, "w", force_zip64=True) as member:
+            return self._add_sheet(data_type, header, rows)
+        with self._open(name) as member:
             entry = _Entry(member)
             if self.fmt == "csv":
                 count = self._write_csv(entry, header, rows)
@@ -145,7 +220,7 @@ class ExportArchive:
         appended to a 1 MB buffer; nothing else touches the row in Python."""
         name = f"{data_type}.csv"
         count = 0
-        with self.zip.open(name, "w", force_zip64=True) as member:
+        with self._open(name) as member:
             entry = _Entry(member)
             self._write_csv_header(entry, header)
             buffer = entry.buffer
@@ -160,6 +235,31 @@ class ExportArchive:
                         since = count
             entry.flush()
             self.progress(count - since)
+        return self._done(data_type, name, count, entry)
+
+    def add_csv_chunks(
+        self, data_type: str, header: list[str], cursor, sql: str, params: tuple
+    ) -> FileResult:
+        """CSV made by PostgreSQL in chunks of many rows (`ExportType.csv_chunks`), read
+        through a server-side cursor (constant memory) while a helper thread compresses the
+        previous megabyte."""
+        name = f"{data_type}.csv"
+        count = 0
+        with self._open(name) as member:
+            entry = _Entry(member, background=True)
+            try:
+                self._write_csv_header(entry, header)
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(CHUNKS_PER_FETCH):
+                    rows = 0
+                    for chunk_rows, text in batch:
+                        if chunk_rows:
+                            entry.write(text.encode())
+                            rows += chunk_rows
+                    count += rows
+                    self.progress(rows)
+            finally:
+                entry.close()
         return self._done(data_type, name, count, entry)
 
     def _write_csv_header(self, entry: _Entry, header: list[str]) -> None:
@@ -193,24 +293,14 @@ class ExportArchive:
         self.progress(count % PROGRESS_EVERY_ROWS)
         return count
 
-    def _add_xlsx(self, data_type: str, name: str, header, rows) -> FileResult:
-        """xlsxwriter's constant_memory mode flushes each row to a temp file; the finished
-        workbook is then copied into the archive in slices."""
-        path = os.path.join(self.workdir, name)
-        workbook = xlsxwriter.Workbook(
-            path,
-            {
-                "constant_memory": True,
-                "tmpdir": self.workdir,
-                "remove_timezone": True,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-            },
-        )
-        date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
-        time_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        bold = workbook.add_format({"bold": True})
+    def _add_sheet(self, data_type: str, header, rows) -> FileResult:
+        """One sheet (more past Excel's 1,048,576 rows) of the one workbook. xlsxwriter's
+        constant_memory mode flushes each row to a temp file; `finish` copies the finished
+        workbook into the archive in slices."""
+        if self.workbook is None:
+            self.workbook = _Workbook(os.path.join(self.workdir, WORKBOOK_NAME), self.workdir)
+        book = self.workbook
+        base = data_type[:25]
         sheets = 0
         sheet = None
         row_index = XLSX_MAX_ROWS
@@ -218,28 +308,41 @@ class ExportArchive:
         for row in rows:
             if row_index >= XLSX_MAX_ROWS:
                 sheets += 1
-                sheet = workbook.add_worksheet(
-                    data_type[:25] if sheets == 1 else f"{data_type[:25]} {sheets}"
-                )
-                sheet.write_row(0, 0, header, bold)
+                sheet = book.add_sheet(base if sheets == 1 else f"{base} {sheets}", header)
                 row_index = 1
             for col, value in enumerate(row):
-                _write_xlsx_cell(sheet, row_index, col, value, date_format, time_format)
+                book.write_cell(sheet, row_index, col, value)
             row_index += 1
             count += 1
             if count % PROGRESS_EVERY_ROWS == 0:
                 self.progress(PROGRESS_EVERY_ROWS)
         if sheet is None:
-            workbook.add_worksheet(data_type[:25]).write_row(0, 0, header, bold)
-        workbook.close()
+            book.add_sheet(base, header)
         self.progress(count % PROGRESS_EVERY_ROWS)
-        with self.zip.open(name, "w", force_zip64=True) as member, open(path, "rb") as source:
+        result = FileResult(
+            data_type=data_type, name=WORKBOOK_NAME, rows=count, bytes=0, sha256="", sheet=base
+        )
+        self.files.append(result)
+        return result
+
+    def _close_workbook(self) -> None:
+        path = self.workbook.close()
+        with self._open(WORKBOOK_NAME) as member, open(path, "rb") as source:
             entry = _Entry(member)
             while chunk := source.read(FLUSH_BYTES):
                 entry.write(chunk)
             entry.flush()
         os.remove(path)
-        return self._done(data_type, name, count, entry)
+        self.members.append(
+            {
+                "name": WORKBOOK_NAME,
+                "bytes": entry.size,
+                "sha256": entry.sha256.hexdigest(),
+                "sheets": [
+                    {"data_type": f.data_type, "sheet": f.sheet, "rows": f.rows} for f in self.files
+                ],
+            }
+        )
 
     def _done(self, data_type, name, count, entry) -> FileResult:
         result = FileResult(
@@ -250,6 +353,15 @@ class ExportArchive:
             sha256=entry.sha256.hexdigest(),
         )
         self.files.append(result)
+        self.members.append(
+            {
+                "name": name,
+                "data_type": data_type,
+                "rows": count,
+                "bytes": result.bytes,
+                "sha256": result.sha256,
+            }
+        )
         return result
 
     # -- the archive -----------------------------------------------------------------------
@@ -261,42 +373,77 @@ class ExportArchive:
 
     def finish(self, manifest: dict) -> tuple[int, str]:
         """Write manifest.json last and close; returns (archive size, archive SHA-256)."""
-        manifest = {
-            **manifest,
-            "files": [
-                {
-                    "name": f.name,
-                    "data_type": f.data_type,
-                    "rows": f.rows,
-                    "bytes": f.bytes,
-                    "sha256": f.sha256,
-                }
-                for f in self.files
-            ],
-        }
-        self.zip.writestr("manifest.json", json.dumps(manifest, indent=2, default=_json_default))
+        if self.workbook is not None:
+            self._close_workbook()
+        manifest = {**manifest, "files": self.members}
+        self.zip.writestr(
+            self.member_info("manifest.json"),
+            json.dumps(manifest, indent=2, default=_json_default),
+        )
         self.zip.close()
         self.sink.flush()
         return self.sink.size, self.sink.sha256.hexdigest()
 
 
-def _write_xlsx_cell(sheet, row, col, value, date_format, time_format):
-    if value is None:
-        return
-    if isinstance(value, bool):
-        sheet.write_boolean(row, col, value)
-    elif isinstance(value, (int, float, Decimal)):
-        sheet.write_number(row, col, float(value))
-    elif isinstance(value, dt.datetime):
-        sheet.write_datetime(row, col, value.astimezone(dt.UTC), time_format)
-    elif isinstance(value, dt.date):
-        sheet.write_datetime(row, col, value, date_format)
-    elif isinstance(value, (dict, list)):
-        sheet.write_string(
-            row, col, formula_safe(json.dumps(value, ensure_ascii=False, sort_keys=True))
+class _Workbook:
+    """The export's one XLSX workbook. Numbers are numbers: a Decimal is written with a number
+    format of its own places (money "#,##0.00", ratios "0.0000"), so the cell shows the exact
+    figure of the CSV; dates and times carry date formats; text is formula-safe."""
+
+    def __init__(self, path: str, workdir: str):
+        self.path = path
+        self.book = xlsxwriter.Workbook(
+            path,
+            {
+                "constant_memory": True,
+                "tmpdir": workdir,
+                "remove_timezone": True,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
         )
-    else:
-        sheet.write_string(row, col, formula_safe(str(value)))
+        self.date_format = self.book.add_format({"num_format": "yyyy-mm-dd"})
+        self.time_format = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.bold = self.book.add_format({"bold": True})
+        self.decimal_formats: dict[int, object] = {}
+
+    def add_sheet(self, name: str, header):
+        sheet = self.book.add_worksheet(name)
+        sheet.write_row(0, 0, header, self.bold)
+        return sheet
+
+    def decimal_format(self, places: int):
+        fmt = self.decimal_formats.get(places)
+        if fmt is None:
+            pattern = "#,##0" + ("." + "0" * places if places > 0 else "")
+            fmt = self.decimal_formats[places] = self.book.add_format({"num_format": pattern})
+        return fmt
+
+    def write_cell(self, sheet, row, col, value) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool):
+            sheet.write_boolean(row, col, value)
+        elif isinstance(value, Decimal):
+            places = max(-value.as_tuple().exponent, 0) if value.is_finite() else 0
+            sheet.write_number(row, col, value, self.decimal_format(places))
+        elif isinstance(value, (int, float)):
+            sheet.write_number(row, col, value)
+        elif isinstance(value, dt.datetime):
+            sheet.write_datetime(row, col, value.astimezone(dt.UTC), self.time_format)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(row, col, value, self.date_format)
+        elif isinstance(value, (dict, list)):
+            sheet.write_string(
+                row, col, formula_safe(json.dumps(value, ensure_ascii=False, sort_keys=True))
+            )
+        else:
+            sheet.write_string(row, col, formula_safe(str(value)))
+
+    def close(self) -> str:
+        self.book.close()
+        return self.path
 
 
 class _TextAdapter:

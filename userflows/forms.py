@@ -16,10 +16,18 @@ from userflows.services.billing import CUSTOMER_REASONS
 
 class ExportForm(forms.Form):
     format = forms.ChoiceField(
-        choices=ExportRequest.Format.choices, initial="csv", widget=forms.RadioSelect
+        choices=ExportRequest.Format.choices,
+        initial="csv",
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose one of the formats listed."},
     )
     data_types = forms.MultipleChoiceField(
-        widget=forms.CheckboxSelectMultiple, label="Data to include"
+        widget=forms.CheckboxSelectMultiple,
+        label="Data to include",
+        error_messages={
+            "invalid_choice": "Choose from the kinds of data listed.",
+            "required": "Choose at least one kind of data.",
+        },
     )
     date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
@@ -46,6 +54,7 @@ class PaymentMethodForm(forms.Form):
                 label="Card",
                 choices=list(TEST_CARD_LABELS.items()),
                 widget=forms.RadioSelect,
+                error_messages={"invalid_choice": "Choose one of the cards listed."},
                 help_text="The built-in billing uses test cards; no real card is charged.",
             )
         else:
@@ -61,6 +70,10 @@ class CancelForm(forms.Form):
     reason = forms.ChoiceField(
         label="Why are you canceling?",
         choices=[("", "Choose a reason")] + [(r.value, r.label) for r in CUSTOMER_REASONS],
+        error_messages={
+            "invalid_choice": "Choose one of the reasons listed.",
+            "required": "Choose a reason.",
+        },
     )
     comment = forms.CharField(
         label="Anything else we should know? (optional)",
@@ -76,15 +89,27 @@ class CancelForm(forms.Form):
             ("period_end", "At the end of the current billing period"),
             ("now", "Now (you lose access to paid features immediately)"),
         ],
+        error_messages={"invalid_choice": "Choose when the subscription should end."},
     )
     confirm = forms.BooleanField(label="Yes, cancel my subscription")
 
 
 class PlanForm(forms.Form):
-    plan = forms.ChoiceField(label="Plan", choices=Account.Plan.choices)
+    plan = forms.ChoiceField(
+        label="Plan",
+        choices=Account.Plan.choices,
+        error_messages={"invalid_choice": "Choose one of the plans shown."},
+    )
     # The amount the customer saw and agreed to pay now; a change costing more is shown again.
     confirm_cents = forms.IntegerField(
-        required=False, min_value=0, max_value=10**11, widget=forms.HiddenInput
+        required=False,
+        min_value=0,
+        max_value=10**11,
+        widget=forms.HiddenInput,
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value", "max_value"),
+            "The confirmed amount was not understood; choose the plan again.",
+        ),
     )
 
 

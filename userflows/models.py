@@ -30,18 +30,18 @@ class ExportRequest(models.Model):
         COMPLETED = "completed", "Ready"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELED = "canceled", "Canceled"
 
     ACTIVE_STATUSES = (Status.PENDING, Status.PROCESSING)
     STATUS_MACHINE = StatusMachine(
         noun="export",
         table={
-            "pending": {"processing", "failed", "cancelled"},
-            "processing": {"completed", "failed", "cancelled"},
+            "pending": {"processing", "failed", "canceled"},
+            "processing": {"completed", "failed", "canceled"},
             "completed": {"expired"},
             "failed": set(),
             "expired": set(),
-            "cancelled": set(),
+            "canceled": set(),
         },
         stamps={"processing": "started_at", "completed": "completed_at"},
     )
@@ -80,9 +80,12 @@ class ExportRequest(models.Model):
                 fields=["account"],
                 condition=Q(status__in=["pending", "processing"]),
                 name="export_one_active_per_account",
+                violation_error_message="An export is already being prepared for this account.",
             ),
             models.CheckConstraint(
-                condition=Q(date_to__gte=models.F("date_from")), name="export_range_in_order"
+                condition=Q(date_to__gte=models.F("date_from")),
+                name="export_range_in_order",
+                violation_error_message="The end date must be on or after the start date.",
             ),
         ]
         indexes = [
@@ -120,6 +123,11 @@ class Plan(models.Model):
     stripe_price_id = models.CharField(
         max_length=100, blank=True, help_text="The Stripe Price this plan maps to (stripe provider)"
     )
+    features = models.TextField(
+        blank=True,
+        max_length=2000,
+        help_text="What the plan includes, one item per line (shown on the plan's card)",
+    )
     sort_order = models.PositiveSmallIntegerField(default=0)
     history = HistoricalRecords()
 
@@ -132,6 +140,10 @@ class Plan(models.Model):
     @property
     def is_free(self) -> bool:
         return self.price_cents == 0
+
+    @property
+    def feature_list(self) -> list[str]:
+        return [line.strip() for line in self.features.splitlines() if line.strip()]
 
 
 class Subscription(models.Model):
@@ -204,6 +216,7 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=Q(current_period_end__gt=models.F("current_period_start")),
                 name="subscription_period_in_order",
+                violation_error_message="The period must end after it starts.",
             ),
         ]
 
@@ -285,11 +298,13 @@ class Invoice(models.Model):
                 fields=["subscription", "period_start"],
                 condition=Q(provider="local"),
                 name="invoice_one_per_local_period",
+                violation_error_message="This subscription already has an invoice for this period.",
             ),
             models.UniqueConstraint(
                 fields=["provider", "provider_reference"],
                 condition=~Q(provider_reference=""),
                 name="invoice_unique_provider_reference",
+                violation_error_message="Another invoice has this payment reference.",
             ),
         ]
         indexes = [
@@ -320,7 +335,11 @@ class ProviderEvent(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once"),
+            models.UniqueConstraint(
+                fields=["provider", "event_id"],
+                name="provider_event_once",
+                violation_error_message="This provider event was already received.",
+            ),
         ]
 
     def __str__(self):
@@ -338,11 +357,11 @@ def format_cents(cents: int, currency: str) -> str:
 
 class DeletionRequest(models.Model):
     """A customer's request to delete their account (GDPR Art. 17), executed after a grace
-    period unless cancelled; staff and password-confirmed customers may run it at once."""
+    period unless canceled; staff and password-confirmed customers may run it at once."""
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
-        CANCELLED = "cancelled", "Cancelled"
+        CANCELED = "canceled", "Canceled"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
 
@@ -350,12 +369,12 @@ class DeletionRequest(models.Model):
     STATUS_MACHINE = StatusMachine(
         noun="deletion request",
         table={
-            "scheduled": {"cancelled", "completed", "failed"},
-            "failed": {"cancelled", "completed", "failed"},  # retried until it completes
-            "cancelled": set(),
+            "scheduled": {"canceled", "completed", "failed"},
+            "failed": {"canceled", "completed", "failed"},  # retried until it completes
+            "canceled": set(),
             "completed": set(),
         },
-        stamps={"cancelled": "cancelled_at", "completed": "completed_at", "failed": "failed_at"},
+        stamps={"canceled": "canceled_at", "completed": "completed_at", "failed": "failed_at"},
     )
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deletion_requests")
@@ -372,7 +391,7 @@ class DeletionRequest(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     scheduled_for = models.DateTimeField()
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -386,6 +405,7 @@ class DeletionRequest(models.Model):
                 fields=["account"],
                 condition=Q(status__in=["scheduled", "failed"]),
                 name="deletion_one_pending_per_account",
+                violation_error_message="A deletion is already scheduled for this account.",
             ),
         ]
         indexes = [models.Index(fields=["status", "scheduled_for"])]

@@ -138,9 +138,9 @@ def _erase_exports(account, actor) -> list[ErasureResult]:
         if export.status in ExportRequest.ACTIVE_STATUSES:
             transition(
                 export,
-                ExportRequest.Status.CANCELLED,
+                ExportRequest.Status.CANCELED,
                 save=False,
-                error="Cancelled: the account was deleted.",
+                error="Canceled: the account was deleted.",
             )
         elif export.status == ExportRequest.Status.COMPLETED:
             transition(export, ExportRequest.Status.EXPIRED, save=False)

@@ -16,6 +16,11 @@ urlpatterns = [
     path("billing/resume/", views.billing_resume, name="billing_resume"),
     path("billing/plan/", views.billing_plan, name="billing_plan"),
     re_path(r"^billing/invoices/(?P<invoice_id>[0-9]{1,18})/$", views.invoice_page, name="invoice"),
+    re_path(
+        r"^billing/invoices/(?P<invoice_id>[0-9]{1,18})/pdf/$",
+        views.invoice_pdf,
+        name="invoice_pdf",
+    ),
     path("delete/", views.delete_page, name="delete"),
     path("delete/cancel/", views.delete_cancel, name="delete_cancel"),
 ]

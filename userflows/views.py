@@ -4,8 +4,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -13,6 +15,8 @@ from opsplatform.errors import DomainError, NotFound
 from opsplatform.pages import customer_page
 from userflows import selectors
 from userflows.forms import CancelForm, DeleteForm, ExportForm, PaymentMethodForm, PlanForm
+from userflows.invoice_pdf import render_invoice_pdf
+from userflows.models import format_cents
 from userflows.services import billing, deletion, exports
 
 EXPORTS_SHOWN = 20
@@ -27,8 +31,17 @@ def _form_error(form, exc: DomainError) -> None:
 # --- exports ----------------------------------------------------------------------------------
 
 
+def data_type_labels(names) -> list[str]:
+    """The customer-facing labels of export data types (a type no longer installed keeps its
+    name)."""
+    types = exports.available_export_types()
+    return [types[name].label if name in types else name for name in names]
+
+
 def export_view_model(export, request) -> dict:
-    """What the page and its polling endpoint show about one export."""
+    """What the page and its polling endpoint show about one export: the page renders it and
+    exports.js fills the same fields in place when a running export finishes."""
+    expires = timezone.localtime(export.expires_at) if export.expires_at else None
     return {
         "id": export.pk,
         "status": export.status,
@@ -42,6 +55,9 @@ def export_view_model(export, request) -> dict:
         "error": export.error,
         "file_url": exports.export_file_url(export, request=request),
         "expires_at": export.expires_at.isoformat() if export.expires_at else None,
+        "size_label": filesizeformat(export.size_bytes) if export.size_bytes else "",
+        "expires_label": f"{expires:%b} {expires.day}, {expires.year}" if expires else "",
+        "data_type_labels": data_type_labels(export.data_types),
     }
 
 
@@ -147,20 +163,28 @@ def billing_payment_method(request, account):
 @require_POST
 @customer_page
 def billing_cancel(request, account):
-    return _billing_action(
-        request,
-        account,
-        key="cancel",
-        form=CancelForm(request.POST),
-        call=lambda data: billing.cancel_subscription(
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, account, forms={"cancel": form}, status=422)
+    try:
+        subscription = billing.cancel_subscription(
             account=account,
-            reason=data["reason"],
-            comment=data["comment"],
-            at_period_end=data["when"] == "period_end",
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            at_period_end=form.cleaned_data["when"] == "period_end",
             actor=request.user,
-        ),
-        success="Your subscription was canceled.",
-    )
+        )
+    except DomainError as exc:
+        _form_error(form, exc)
+        return _billing_page(request, account, forms={"cancel": form}, status=exc.status_code)
+    _state, label = billing.subscription_state(subscription)
+    if subscription.cancel_at_period_end:
+        messages.success(
+            request, f"{label}. You keep it until then and can resume it on this page."
+        )
+    else:
+        messages.success(request, "Your subscription was canceled; you are on the Free plan now.")
+    return redirect("userflows:billing")
 
 
 @require_POST
@@ -178,9 +202,9 @@ def billing_resume(request, account):
 @require_POST
 @customer_page
 def billing_plan(request, account):
-    """Two steps when money or a date is involved: the first post shows what the change
-    charges now (or when a downgrade takes effect); the confirmation carries the amount seen,
-    and a change that would now cost more than that is shown again instead of charged."""
+    """Two steps: the first post shows what the change does and charges now (or when a
+    downgrade takes effect); the confirmation carries the amount seen, and a change that would
+    now cost more than that is shown again instead of charged."""
     form = PlanForm(request.POST)
     if not form.is_valid():
         return _billing_page(request, account, forms={"plan": form}, status=422)
@@ -190,17 +214,24 @@ def billing_plan(request, account):
         _form_error(form, exc)
         return _billing_page(request, account, forms={"plan": form}, status=exc.status_code)
     agreed = form.cleaned_data["confirm_cents"]
-    needs_confirmation = preview.amount_due_now_cents > 0 or preview.kind == "downgrade"
-    if needs_confirmation and (agreed is None or preview.amount_due_now_cents > agreed):
+    if agreed is None or preview.amount_due_now_cents > agreed:
         confirm = PlanForm(
             initial={"plan": preview.plan.code, "confirm_cents": preview.amount_due_now_cents}
         )
         return _billing_page(request, account, forms={"plan": confirm}, plan_preview=preview)
-    success = (
-        f"Your plan changes to {preview.plan.name} on {preview.effective_at:%B %-d, %Y}."
-        if preview.kind == "downgrade"
-        else "Your plan was changed."
-    )
+    if preview.kind == "downgrade":
+        success = (
+            f"Your plan changes to {preview.plan.name} on "
+            f"{billing.long_date(preview.effective_at)}."
+        )
+    elif preview.amount_due_now_cents:
+        success = (
+            f"You are on {preview.plan.name} now; "
+            f"{format_cents(preview.amount_due_now_cents, preview.currency)} was charged and "
+            "the invoice is below."
+        )
+    else:
+        success = f"You are on {preview.plan.name} now."
     return _billing_action(
         request,
         account,
@@ -226,6 +257,21 @@ def invoice_page(request, account, invoice_id: int):
         "userflows/invoice.html",
         {"invoice": invoice, "account": account, "from_email": settings.DEFAULT_FROM_EMAIL},
     )
+
+
+@never_cache
+@require_GET
+@customer_page
+def invoice_pdf(request, account, invoice_id: int):
+    """The invoice as a PDF download."""
+    try:
+        invoice = selectors.invoice_get(user=request.user, invoice_id=invoice_id)
+    except NotFound:
+        raise Http404("Invoice not found.") from None
+    body = render_invoice_pdf(invoice, seller_email=settings.DEFAULT_FROM_EMAIL)
+    response = HttpResponse(body, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number}.pdf"'
+    return response
 
 
 # --- deletion ---------------------------------------------------------------------------------
@@ -281,5 +327,5 @@ def delete_cancel(request, account):
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, "The deletion was cancelled; your account stays.")
+        messages.success(request, "The deletion was canceled; your account stays.")
     return redirect("userflows:delete")

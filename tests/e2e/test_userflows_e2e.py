@@ -63,6 +63,7 @@ def test_export_with_live_progress_then_schedule_and_cancel_a_deletion(page, que
     expect(download_link).to_be_visible()
     expect(progress).to_be_hidden()
     expect(row.get_by_text("Ready")).to_be_visible()
+    expect(row.locator("[data-role=file-info]")).to_contain_text(" · until ")  # size and expiry
     assert page.evaluate("window.notReloaded") is True  # updated in place
 
     with page.expect_download() as info:
@@ -86,10 +87,10 @@ def test_export_with_live_progress_then_schedule_and_cancel_a_deletion(page, que
     page.get_by_role("link", name="Delete account").click()
     page.get_by_role("button", name="Cancel the deletion").click()
 
-    expect(page.get_by_text("The deletion was cancelled")).to_be_visible()
+    expect(page.get_by_text("The deletion was canceled")).to_be_visible()
     expect(page.get_by_text("scheduled for deletion on")).to_have_count(0)
     request.refresh_from_db()
-    assert request.status == "cancelled"
+    assert request.status == "canceled"
 
 
 def test_typing_anything_but_delete_is_refused(page):

@@ -119,7 +119,7 @@ def test_admin_actions_run_and_cancel_deletions(admin_client):
 
     run.refresh_from_db()
     keep.refresh_from_db()
-    assert (run.status, keep.status) == ("completed", "cancelled")
+    assert (run.status, keep.status) == ("completed", "canceled")
     certificate = DeletionCertificate.objects.get(deletion=run)
     page = admin_client.get(
         reverse("admin:userflows_deletioncertificate_change", args=[certificate.pk])
@@ -224,7 +224,7 @@ def test_cancel_deletion_button(admin_client):
     assert deletion.status == "scheduled"
     admin_client.post(button, {"confirm": "yes"})
     deletion.refresh_from_db()
-    assert deletion.status == "cancelled"
+    assert deletion.status == "canceled"
 
 
 def test_cancel_subscription_button_needs_a_reason(admin_client):

@@ -172,12 +172,13 @@ def test_cancelling_now_ends_the_subscription_and_the_paid_plan(
     assert (result.status, result.cancel_at_period_end) == (Subscription.Status.CANCELED, False)
     assert result.canceled_at is not None
     assert Account.objects.get(pk=account.pk).plan == Account.Plan.FREE
-    assert mail.outbox[-1].subject == "Your subscription has been canceled"
+    assert mail.outbox[-1].subject == "Your subscription was canceled"
     assert mail.outbox[-1].to == [account.user.email]
 
 
 @pytest.mark.parametrize(
-    ("reason", "comment"), [("bored", ""), ("payment_failed", ""), ("other", "x" * 1001)]
+    ("reason", "comment"),
+    [("", ""), ("   ", ""), ("payment_failed", ""), ("other", "x" * 1001), ("x" * 1001, "")],
 )
 def test_a_cancellation_needs_a_known_reason(account, subscribed, reason, comment):
     with pytest.raises(InvalidInput):

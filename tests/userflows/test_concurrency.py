@@ -74,7 +74,7 @@ def test_a_deletion_committed_while_the_export_streams_leaves_no_file(
 
     export.refresh_from_db()
     assert job.error is None and done.status == DeletionRequest.Status.COMPLETED
-    assert export.status == ExportRequest.Status.CANCELLED and not export.file
+    assert export.status == ExportRequest.Status.CANCELED and not export.file
     assert files(settings.MEDIA_ROOT) == []
 
 
@@ -134,5 +134,5 @@ def test_racing_an_export_and_a_deletion_never_leaves_a_file(pending, settings, 
     assert job.error is None and eraser.error is None
     assert eraser.result.status == DeletionRequest.Status.COMPLETED
     assert not export.file
-    assert export.status in (ExportRequest.Status.CANCELLED, ExportRequest.Status.EXPIRED)
+    assert export.status in (ExportRequest.Status.CANCELED, ExportRequest.Status.EXPIRED)
     assert files(settings.MEDIA_ROOT) == []

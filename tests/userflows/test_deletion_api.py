@@ -38,7 +38,7 @@ def test_cancelling_through_the_api(api, other_api, account):
     cancelled = api.post(f"deletion/{created['id']}/cancel")
     again = api.post(f"deletion/{created['id']}/cancel")
 
-    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["status"] == "canceled"
     assert again.status_code == 409
 
 

@@ -96,11 +96,11 @@ def test_cancelling_keeps_the_account_and_says_so(account, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         cancelled = deletion.cancel_deletion(deletion=request, actor=account.user)
 
-    assert (cancelled.status, cancelled.cancelled_at is not None) == (
-        DeletionRequest.Status.CANCELLED,
+    assert (cancelled.status, cancelled.canceled_at is not None) == (
+        DeletionRequest.Status.CANCELED,
         True,
     )
-    assert mail.outbox[-1].subject == "Your account deletion was cancelled"
+    assert mail.outbox[-1].subject == "Your account deletion was canceled"
     with pytest.raises(Conflict):
         deletion.cancel_deletion(deletion=request, actor=account.user)
     assert deletion.run_due_deletions(now=request.scheduled_for) == {"completed": 0, "failed": 0}
@@ -113,7 +113,7 @@ def test_reminders_go_out_once_a_few_days_before(
     soon = DeletionRequestFactory(account=account, scheduled_for=now + dt.timedelta(days=2))
     DeletionRequestFactory(account=other_account, scheduled_for=now + dt.timedelta(days=20))
     DeletionRequestFactory(
-        scheduled_for=now + dt.timedelta(days=1), status=DeletionRequest.Status.CANCELLED
+        scheduled_for=now + dt.timedelta(days=1), status=DeletionRequest.Status.CANCELED
     )
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -478,7 +478,7 @@ def test_an_export_queued_before_the_deletion_never_publishes(account, settings)
     exports.process_export(export_id=export.pk)
 
     export.refresh_from_db()
-    assert export.status == ExportRequest.Status.CANCELLED
+    assert export.status == ExportRequest.Status.CANCELED
     assert not export.file
     assert not os.path.exists(settings.MEDIA_ROOT / "exports" / str(account.pk))
 

@@ -51,9 +51,9 @@ def test_cancelling_from_the_page_removes_the_banner(customer, account):
     response = customer.post(reverse("userflows:delete_cancel"), follow=True)
 
     html = response.content.decode()
-    assert "The deletion was cancelled" in html
+    assert "The deletion was canceled" in html
     assert "scheduled for deletion" not in html
-    assert DeletionRequest.objects.get().status == "cancelled"
+    assert DeletionRequest.objects.get().status == "canceled"
 
 
 def test_cancelling_with_nothing_scheduled_is_a_message(customer):

@@ -4,6 +4,8 @@ same column list as its rows."""
 
 import dataclasses
 import datetime as dt
+import json
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -176,3 +178,65 @@ def test_a_type_name_is_declared_once(monkeypatch):
     )
     with pytest.raises(ValueError, match="invoices"):
         registered_export_types()
+
+
+TRICKY_NAMES = [
+    "Plain read",
+    "=HYPERLINK(1)",
+    "+SUM(1)",
+    "-2+3",
+    "@cmd",
+    "\tTab first",
+    "\rCR first",
+    'Says "hi", twice',
+    "two\nlines",
+    "back\\slash",
+    "Café ünïcode ✓",
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the CSV chunks need PostgreSQL")
+def test_csv_made_by_postgresql_parses_to_the_rows_python_writes(account, run_export, monkeypatch):
+    import csv
+    import io
+
+    from tests.userflows.conftest import read_zip
+
+    for i, name in enumerate(TRICKY_NAMES):
+        campaign = CampaignFactory(
+            account=account, name=name, starts_on=TODAY - dt.timedelta(days=3), ends_on=TODAY
+        )
+        for day in range(3):
+            CampaignMetricFactory(
+                campaign=campaign,
+                date=TODAY - dt.timedelta(days=day),
+                impressions=1000 + i,
+                clicks=day,
+                conversions=i % 2,
+                revenue=Decimal("12.30") * (day + 1),
+                spend=Decimal("0.05") + i,
+            )
+    analytics = opsplatform.privacy.EXPORT_TYPES["analytics"]
+    assert analytics.csv_chunks is not None
+    span = {"date_from": TODAY - dt.timedelta(days=5), "date_to": TODAY}
+
+    chunked = read_zip(run_export(account, data_types=["analytics"], **span))
+    monkeypatch.setitem(
+        opsplatform.privacy.EXPORT_TYPES,
+        "analytics",
+        dataclasses.replace(analytics, csv_chunks=None, copy_sql=None),
+    )
+    by_python = read_zip(run_export(account, data_types=["analytics"], **span))
+
+    def parsed(archive):
+        return list(csv.reader(io.StringIO(archive.read("analytics.csv").decode(), newline="")))
+
+    rows = parsed(chunked)
+    assert rows == parsed(by_python)
+    assert len(rows) == 1 + 3 * len(TRICKY_NAMES)
+    names = {r[1] for r in rows[1:]}
+    assert "'=HYPERLINK(1)" in names and "'\tTab first" in names and "two\nlines" in names
+    assert 'Says "hi", twice' in names
+    manifest = json.loads(chunked.read("manifest.json"))
+    assert manifest["counts"] == {"analytics": 3 * len(TRICKY_NAMES)}

@@ -61,12 +61,12 @@ def test_submitting_queues_an_export_that_then_offers_a_download(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"data_types": []}, "This field is required."),
+        ({"data_types": []}, "Choose at least one kind of data."),
         (
             {"date_from": str(TODAY), "date_to": str(TODAY - dt.timedelta(days=2))},
-            "date_to must be on or after date_from.",
+            "The end date must be on or after the start date.",
         ),
-        ({"format": "exe"}, "Select a valid choice."),
+        ({"format": "exe"}, "Choose one of the formats listed."),
         ({"date_from": "2000-02-31"}, "Enter a valid date."),
     ],
 )
@@ -133,3 +133,32 @@ def test_the_pages_need_a_signed_in_customer(client, account):
 
 def test_huge_ids_are_not_routed(customer):
     assert customer.get("/account/exports/1234567890123456789012/status/").status_code == 404
+
+
+def test_the_list_names_data_types_by_their_labels(customer, account):
+    ExportRequestFactory(account=account, data_types=["analytics", "reports"])
+
+    html = customer.get(PAGE).content.decode()
+
+    assert "Analytics (daily metrics), Reports (per-campaign summaries with ROI and ROAS)" in html
+    assert "analytics, reports" not in html
+
+
+def test_a_finished_export_tells_the_poller_its_size_and_expiry(
+    customer, account, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        customer.post(PAGE, form())
+    export = ExportRequest.objects.get(account=account)
+    export.expires_at = dt.datetime(2031, 3, 9, 12, 0, tzinfo=dt.UTC)
+    export.size_bytes = 2048
+    export.save()
+
+    data = customer.get(reverse("userflows:export_status", args=[export.pk])).json()
+
+    assert data["status"] == "completed" and data["file_url"]
+    assert data["size_label"] == "2.0\xa0KB"
+    assert data["expires_label"] == "Mar 9, 2031"
+    assert data["data_type_labels"] == ["Campaigns", "Account profile"]
+    html = customer.get(PAGE).content.decode()
+    assert "2.0\xa0KB · until Mar 9, 2031" in html

@@ -41,14 +41,14 @@ MACHINES = {
     "export": {
         "model": ExportRequest,
         "factory": ExportRequestFactory,
-        "statuses": ["pending", "processing", "completed", "failed", "expired", "cancelled"],
+        "statuses": ["pending", "processing", "completed", "failed", "expired", "canceled"],
         "allowed": {
             ("pending", "processing"),
             ("pending", "failed"),
-            ("pending", "cancelled"),
+            ("pending", "canceled"),
             ("processing", "completed"),
             ("processing", "failed"),
-            ("processing", "cancelled"),
+            ("processing", "canceled"),
             ("completed", "expired"),
         },
         "stamps": {"processing": "started_at", "completed": "completed_at"},
@@ -56,16 +56,16 @@ MACHINES = {
     "deletion": {
         "model": DeletionRequest,
         "factory": DeletionRequestFactory,
-        "statuses": ["scheduled", "cancelled", "completed", "failed"],
+        "statuses": ["scheduled", "canceled", "completed", "failed"],
         "allowed": {
-            ("scheduled", "cancelled"),
+            ("scheduled", "canceled"),
             ("scheduled", "completed"),
             ("scheduled", "failed"),
-            ("failed", "cancelled"),
+            ("failed", "canceled"),
             ("failed", "completed"),
             ("failed", "failed"),  # a failed deletion is retried until it completes
         },
-        "stamps": {"cancelled": "cancelled_at", "completed": "completed_at", "failed": "failed_at"},
+        "stamps": {"canceled": "canceled_at", "completed": "completed_at", "failed": "failed_at"},
     },
 }
 ALL = [
@@ -147,9 +147,9 @@ def test_a_forbidden_move_is_a_409_and_changes_nothing(kind, current, new, locks
 
 def test_the_move_is_decided_on_the_row_read_under_the_lock_not_on_a_stale_copy():
     stale = make("export", "pending")
-    ExportRequest.objects.filter(pk=stale.pk).update(status="cancelled")
+    ExportRequest.objects.filter(pk=stale.pk).update(status="canceled")
 
     with pytest.raises(Conflict):
         transition(stale, "processing")
 
-    assert ExportRequest.objects.get(pk=stale.pk).status == "cancelled"
+    assert ExportRequest.objects.get(pk=stale.pk).status == "canceled"

@@ -106,13 +106,13 @@ def request_deletion(
 
 def cancel_deletion(*, deletion: DeletionRequest, actor) -> DeletionRequest:
     with transaction.atomic():
-        deletion = transition(deletion, DeletionRequest.Status.CANCELLED, actor=actor)
+        deletion = transition(deletion, DeletionRequest.Status.CANCELED, actor=actor)
         emails.send_on_commit(
             [
                 emails.build(
-                    "deletion_cancelled",
+                    "deletion_canceled",
                     to=deletion.account.user.email,
-                    subject="Your account deletion was cancelled",
+                    subject="Your account deletion was canceled",
                     context={"deletion": deletion, "account": deletion.account},
                 )
             ]

@@ -106,6 +106,10 @@ def enqueue_export(export_id: int) -> None:
     async_task("userflows.tasks.run_export", export_id, task_name=f"export-{export_id}")
 
 
+def _long(day: dt.date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
 def _validate(*, format, data_types, date_from, date_to) -> None:
     if format not in ExportRequest.Format.values:
         raise InvalidInput(
@@ -125,12 +129,14 @@ def _validate(*, format, data_types, date_from, date_to) -> None:
     if len(set(data_types)) != len(data_types):
         raise InvalidInput("Each data type may be listed once.", field="data_types")
     if date_to < date_from:
-        raise InvalidInput("date_to must be on or after date_from.", field="date_to")
+        raise InvalidInput("The end date must be on or after the start date.", field="date_to")
     if date_from < EARLIEST_DATE:
-        raise InvalidInput(f"date_from must be on or after {EARLIEST_DATE}.", field="date_from")
+        raise InvalidInput(
+            f"The start date must be on or after {_long(EARLIEST_DATE)}.", field="date_from"
+        )
     latest = timezone.localdate() + dt.timedelta(days=366)
     if date_to > latest:
-        raise InvalidInput(f"date_to must be on or before {latest}.", field="date_to")
+        raise InvalidInput(f"The end date must be on or before {_long(latest)}.", field="date_to")
     span = (date_to - date_from).days + 1
     if span > settings.EXPORT_MAX_SPAN_DAYS:
         raise InvalidInput(
@@ -309,7 +315,13 @@ def _write_archive(export: ExportRequest, spool: _Spool, progress: _Progress):
     use_copy = export.format == ExportRequest.Format.CSV and connection.vendor == "postgresql"
     generated_at = timezone.now()
     with make_workdir() as workdir, spool.open() as raw:
-        archive = ExportArchive(raw, fmt=export.format, progress=progress, workdir=workdir)
+        archive = ExportArchive(
+            raw,
+            fmt=export.format,
+            progress=progress,
+            workdir=workdir,
+            generated_at=generated_at,
+        )
         try:
             size, sha256 = _write_types(archive, export, types, use_copy, generated_at)
         except BaseException:
@@ -323,7 +335,16 @@ def _write_types(archive, export, types, use_copy, generated_at) -> tuple[int, s
     account, date_from, date_to = export.account, export.date_from, export.date_to
     for name in export.data_types:
         export_type = types[name]
-        if use_copy and export_type.copy_sql is not None:
+        if use_copy and export_type.csv_chunks is not None:
+            query = export_type.csv_chunks(account, date_from, date_to)
+            # A server-side cursor streams only inside a transaction (read-only here).
+            with transaction.atomic():
+                cursor = connection.chunked_cursor()
+                try:
+                    archive.add_csv_chunks(name, export_type.header, cursor, *query)
+                finally:
+                    cursor.close()
+        elif use_copy and export_type.copy_sql is not None:
             query = export_type.copy_sql(account, date_from, date_to)
             with connection.cursor() as cursor:
                 archive.add_copy(name, export_type.header, cursor.cursor, *query)

@@ -21,10 +21,12 @@ from userflows.services.billing.subscriptions import (
     change_plan,
     ensure_plans,
     get_billing_info,
+    long_date,
     preview_plan_change,
     prorate,
     resume_subscription,
     start_subscription,
+    subscription_state,
     update_payment_method,
 )
 
@@ -43,10 +45,12 @@ __all__ = [
     "change_plan",
     "ensure_plans",
     "get_billing_info",
+    "long_date",
     "preview_plan_change",
     "prorate",
     "resume_subscription",
     "run_billing_cycle",
     "start_subscription",
+    "subscription_state",
     "update_payment_method",
 ]

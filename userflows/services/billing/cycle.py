@@ -180,6 +180,7 @@ def _renew_due(now, batch_size) -> dict:
                 invoices.append(invoice)
                 stats["invoiced"] += 1
                 if result.ok:
+                    mails.append(emails.receipt(invoice))
                     if sub.status == Subscription.Status.TRIALING:
                         transition(sub, Subscription.Status.ACTIVE, save=False)
                 else:
@@ -243,6 +244,7 @@ def collect_invoices(invoices: list[Invoice], *, now, actor) -> dict:
         sub = locked.get(invoice.subscription_id)
         if result.ok:
             stats["collected"] += 1
+            mails.append(emails.receipt(invoice))
             if sub is not None and sub.status == Subscription.Status.PAST_DUE:
                 subs[sub.pk] = sub
         elif invoice.status == Invoice.Status.UNCOLLECTIBLE:

@@ -13,6 +13,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from opsplatform import services as core_services
+from opsplatform import validation
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account
 from opsplatform.transitions import transition
@@ -59,17 +60,51 @@ class NextInvoice:
 
 @dataclass(frozen=True)
 class BillingInfo:
+    """`plan` is the plan the account is on now, the one `/me` reports: after a cancellation
+    that took effect it is the free plan, while `subscription.plan` names the plan that was
+    canceled. `state` and `state_label` say the same thing in one word and in words."""
+
     plan: Plan
     subscription: Subscription | None
     payment_method: PaymentMethod | None
     next_invoice: NextInvoice | None
     balance_due_cents: int
+    state: str
+    state_label: str
+
+
+def long_date(moment: dt.datetime) -> str:
+    """ "March 3, 2027", in the site's time zone (the customer's calendar day)."""
+    local = timezone.localtime(moment)
+    return f"{local:%B} {local.day}, {local.year}"
+
+
+def subscription_state(subscription: Subscription | None) -> tuple[str, str]:
+    """(state, label) as every page, email and API field says it: "ending" while a
+    cancellation waits for the period's end (the plan is still active until then)."""
+    if subscription is None:
+        return "none", "No subscription"
+    if subscription.status == Subscription.Status.CANCELED:
+        when = subscription.canceled_at
+        return "canceled", f"Canceled on {long_date(when)}" if when else "Canceled"
+    if subscription.cancel_at_period_end:
+        return "ending", f"Your plan ends on {long_date(subscription.current_period_end)}"
+    if subscription.status == Subscription.Status.PAST_DUE:
+        return "past_due", "Payment overdue"
+    if subscription.status == Subscription.Status.TRIALING:
+        return "trialing", f"Trial until {long_date(subscription.current_period_end)}"
+    if subscription.plan.is_free:
+        return "active", "Active"
+    return "active", f"Renews on {long_date(subscription.current_period_end)}"
 
 
 def get_billing_info(*, account: Account) -> BillingInfo:
     """Plan, subscription, payment method, the next invoice and what is still owed."""
     subscription = selectors.subscription_get(account)
-    plan = subscription.plan if subscription else Plan.objects.get(code=account.plan)
+    if subscription is not None and subscription.status != Subscription.Status.CANCELED:
+        plan = subscription.plan
+    else:
+        plan = Plan.objects.get(code=account.plan)
     next_invoice = None
     if (
         subscription is not None
@@ -83,6 +118,7 @@ def get_billing_info(*, account: Account) -> BillingInfo:
             currency=upcoming.currency,
             date=subscription.current_period_end,
         )
+    state, label = subscription_state(subscription)
     due = (
         Invoice.objects.filter(account=account, status=Invoice.Status.OPEN).aggregate(
             due=Sum(F("amount_due_cents") - F("amount_paid_cents"))
@@ -95,6 +131,8 @@ def get_billing_info(*, account: Account) -> BillingInfo:
         payment_method=selectors.payment_method_get(account),
         next_invoice=next_invoice,
         balance_due_cents=due,
+        state=state,
+        state_label=label,
     )
 
 
@@ -209,15 +247,93 @@ def _detach_quietly(provider, reference: str) -> None:
         logger.warning("could not detach a replaced payment method at %s", provider.name)
 
 
+# Words that point a free-text reason at a code, checked in this order; no match is "other".
+REASON_KEYWORDS = [
+    (
+        Subscription.CancellationReason.SWITCHED_SERVICE,
+        (
+            "competitor",
+            "switch",
+            "another service",
+            "another tool",
+            "alternative",
+            "moving to",
+            "moved to",
+            "went with",
+            "going with",
+        ),
+    ),
+    (
+        Subscription.CancellationReason.TOO_EXPENSIVE,
+        ("expensive", "price", "pricing", "cost", "afford", "budget", "cheaper"),
+    ),
+    (
+        Subscription.CancellationReason.MISSING_FEATURES,
+        ("feature", "missing", "lacks", "lacking", "doesn't have", "does not have"),
+    ),
+    (
+        Subscription.CancellationReason.TECHNICAL_ISSUES,
+        ("bug", "broken", "crash", "slow", "error", "technical", "doesn't work", "not working"),
+    ),
+    (
+        Subscription.CancellationReason.CLOSING_BUSINESS,
+        (
+            "closing",
+            "shutting",
+            "shut down",
+            "retire",
+            "ending the show",
+            "out of business",
+            "stopping the podcast",
+        ),
+    ),
+    (
+        Subscription.CancellationReason.NOT_USING,
+        ("not using", "don't use", "do not use", "rarely", "no longer need", "unused"),
+    ),
+]
+
+
+def reason_code(text: str) -> str:
+    """The code a free-text reason is closest to: a code or a label given as is, else the
+    first code whose keywords the text contains, else "other"."""
+    folded = " ".join(text.lower().split())
+    for choice in CUSTOMER_REASONS:
+        if folded in (choice.value, choice.label.lower()):
+            return choice.value
+    for code, words in REASON_KEYWORDS:
+        if any(word in folded for word in words):
+            return code.value
+    return Subscription.CancellationReason.OTHER.value
+
+
+def cancellation_reason(reason: str, comment: str) -> tuple[str, str]:
+    """(code, comment) from what the customer gave: one of the codes, or free text (as the
+    seed's `cancel_subscription(reason="Switching to competitor")`), which is kept as the
+    comment (before any comment given too) under its closest code."""
+    reason = validation.clean_text(reason, field="reason", label="The reason", max_length=1000)
+    comment = validation.clean_text(
+        comment, field="comment", label="The comment", max_length=1000, required=False
+    )
+    if reason in CUSTOMER_REASONS:
+        return reason, comment
+    if reason == Subscription.CancellationReason.PAYMENT_FAILED:
+        raise InvalidInput("Choose the reason that fits best.", field="reason")
+    code = reason_code(reason)
+    if reason.lower() == Subscription.CancellationReason(code).label.lower():
+        return code, comment
+    combined = f"{reason}\n\n{comment}" if comment else reason
+    if len(combined) > 1000:
+        raise InvalidInput("Keep the reason and comment under 1,000 characters.", field="comment")
+    return code, combined
+
+
 def cancel_subscription(
     *, account: Account, reason: str, comment: str = "", at_period_end: bool = True, actor
 ) -> Subscription:
-    """Cancel at the end of the paid period (the default) or now, recording why."""
-    if reason not in CUSTOMER_REASONS:
-        raise InvalidInput(f"Choose a reason: {', '.join(CUSTOMER_REASONS)}.", field="reason")
-    comment = (comment or "").strip()
-    if len(comment) > 1000:
-        raise InvalidInput("Keep the comment under 1,000 characters.", field="comment")
+    """Cancel at the end of the paid period (the default) or now, recording why. `reason` is
+    a code of CUSTOMER_REASONS or free text (see `cancellation_reason`)."""
+    reason, comment = cancellation_reason(reason, comment)
     with transaction.atomic():
         account, subscription = _locked_subscription(account, actor=actor, create=False)
         if subscription is None or subscription.status == Subscription.Status.CANCELED:
@@ -249,12 +365,17 @@ def cancel_subscription(
             )
             set_account_plan(account, Account.Plan.FREE, actor, "subscription canceled")
         save_subscription(subscription, actor)
+        subject = (
+            f"Your plan ends on {long_date(subscription.current_period_end)}"
+            if at_period_end
+            else "Your subscription was canceled"
+        )
         emails.send_on_commit(
             [
                 emails.build(
                     "subscription_canceled",
                     to=account.user.email,
-                    subject="Your subscription has been canceled",
+                    subject=subject,
                     context={"subscription": subscription, "account": account},
                 )
             ]
@@ -446,7 +567,9 @@ def change_plan(*, account: Account, plan_code: str, actor) -> Subscription:
             )
             charge_invoice(invoice, method, now)
             invoice.save()
-            if invoice.status != Invoice.Status.PAID:
+            if invoice.status == Invoice.Status.PAID:
+                emails.send_on_commit([emails.receipt(invoice)])
+            else:
                 transition(
                     subscription, Subscription.Status.PAST_DUE, save=False, past_due_since=now
                 )
@@ -484,6 +607,7 @@ def _charge_upgrade(subscription, plan, change: PlanChange, method, now, actor) 
     invoice.provider_reference = result.reference
     invoice.full_clean()
     invoice.save()
+    emails.send_on_commit([emails.receipt(invoice)])
     return invoice
 
 
@@ -511,19 +635,55 @@ def _keep_plan(subscription, provider, actor) -> Subscription:
     return subscription
 
 
-# Monthly prices in cents, one plan per Account.Plan choice.
+# Monthly prices in cents, one plan per Account.Plan choice, and what each includes in the
+# product (shown on the billing page's plan cards; staff edit both in admin).
 DEFAULT_PLANS = [
     ("free", "Free", 0, 10),
     ("starter", "Starter", 1900, 20),
     ("growth", "Growth", 4900, 30),
     ("enterprise", "Enterprise", 19900, 40),
 ]
+DEFAULT_FEATURES = {
+    "free": ["1 show", "Sponsorship tracking for 2 campaigns at a time", "Email support"],
+    "starter": [
+        "1 show",
+        "Unlimited campaigns",
+        "Daily campaign metrics and reports",
+        "Data exports (CSV, JSON, Excel)",
+        "Email and chat support",
+    ],
+    "growth": [
+        "Up to 10 shows",
+        "Everything in Starter",
+        "API access for your own tools",
+        "Renewal and revenue reports",
+        "Priority support",
+    ],
+    "enterprise": [
+        "Unlimited shows and networks",
+        "Everything in Growth",
+        "Team seats and single sign-on",
+        "A named account manager",
+        "Support around the clock",
+    ],
+}
 
 
 def ensure_plans() -> None:
-    """The plans every account can be on; prices edited in admin are left alone."""
+    """The plans every account can be on; prices and features edited in admin are left
+    alone (features are filled in only while empty)."""
     for code, name, price, order in DEFAULT_PLANS:
-        Plan.objects.get_or_create(
+        features = "\n".join(DEFAULT_FEATURES[code])
+        plan, created = Plan.objects.get_or_create(
             code=code,
-            defaults={"name": name, "price_cents": price, "currency": "usd", "sort_order": order},
+            defaults={
+                "name": name,
+                "price_cents": price,
+                "currency": "usd",
+                "sort_order": order,
+                "features": features,
+            },
         )
+        if not created and not plan.features:
+            plan.features = features
+            plan.save(update_fields=["features"])

@@ -34,6 +34,13 @@
       link.setAttribute("download", "");
       link.textContent = "Download ZIP";
       actions.appendChild(link);
+      // The size and the expiry date appear with the link, as after a reload.
+      var info = document.createElement("small");
+      info.className = "muted";
+      info.setAttribute("data-role", "file-info");
+      info.textContent = data.size_label + " · until " + data.expires_label;
+      actions.appendChild(document.createElement("br"));
+      actions.appendChild(info);
     }
   }
 
