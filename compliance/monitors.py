@@ -112,7 +112,7 @@ def deletions_executed_in_time(now: dt.datetime) -> Outcome:
         completed=Count("pk", filter=Q(status="completed")),
         completed_late=Count("pk", filter=Q(completed_at__gt=F("requested_at") + deadline)),
         open_overdue=Count("pk", filter=Q(status__in=pending, requested_at__lt=now - deadline)),
-        cancelled=Count("pk", filter=Q(status="cancelled")),
+        canceled=Count("pk", filter=Q(status="canceled")),
     )
     offenders = deletion.objects.filter(
         Q(completed_at__gt=F("requested_at") + deadline)
@@ -161,7 +161,7 @@ def export_files_removed(now: dt.datetime) -> Outcome:
         status="completed", expires_at__lt=now - EXPORT_SWEEP_SLACK
     )
     finished_with_file = export.objects.filter(
-        status__in=("expired", "failed", "cancelled")
+        status__in=("expired", "failed", "canceled")
     ).exclude(file="")
     offenders = kept_past_expiry | finished_with_file
     stats = {

@@ -322,7 +322,16 @@ SUPPORT_FROM_EMAIL = os.environ.get("SUPPORT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 INBOUND_AUTHSERV_ID = os.environ.get("INBOUND_AUTHSERV_ID", "").strip().lower()
 INBOUND_MAX_PARTS = env_int("INBOUND_MAX_PARTS", 500)
 INBOUND_MAX_DEPTH = env_int("INBOUND_MAX_DEPTH", 20)
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Links in emails: SITE_URL when set, else the address `make run` serves on (PORT=9100 make run
+# → http://127.0.0.1:9100).
+SITE_URL = (
+    os.environ.get("SITE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}"
+).rstrip("/")
+
+# Password reset: requests per client address and mails per address, per window (seconds).
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env_int("PASSWORD_RESET_LIMIT_PER_ADDRESS", 10)
+PASSWORD_RESET_LIMIT_PER_EMAIL = env_int("PASSWORD_RESET_LIMIT_PER_EMAIL", 3)
+PASSWORD_RESET_WINDOW = env_int("PASSWORD_RESET_WINDOW", 3600)
 
 # Self-serve flows: exports, billing, deletion
 EXPORT_DAILY_LIMIT = env_int("EXPORT_DAILY_LIMIT", 20)

@@ -66,15 +66,15 @@ def password_reset_allowed(request, email: str) -> tuple[bool, bool]:
     PASSWORD_RESET_LIMIT_PER_ADDRESS requests per client address and
     PASSWORD_RESET_LIMIT_PER_EMAIL mails per email address, each per PASSWORD_RESET_WINDOW
     seconds (defaults 10, 3 and 3600)."""
-    window = getattr(settings, "PASSWORD_RESET_WINDOW", 3600)
+    window = settings.PASSWORD_RESET_WINDOW
     by_address = within_limit(
         f"password-reset:ip:{client_ip(request) or 'unknown'}",
-        limit=getattr(settings, "PASSWORD_RESET_LIMIT_PER_ADDRESS", 10),
+        limit=settings.PASSWORD_RESET_LIMIT_PER_ADDRESS,
         window=window,
     )
     by_email = by_address and within_limit(
         "password-reset:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest(),
-        limit=getattr(settings, "PASSWORD_RESET_LIMIT_PER_EMAIL", 3),
+        limit=settings.PASSWORD_RESET_LIMIT_PER_EMAIL,
         window=window,
     )
     return by_address, by_email

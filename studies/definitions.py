@@ -2,13 +2,13 @@
 
 DEFINITIONS = {
     "renewal_rate": (
-        "Eligible: the segment's non-cancelled campaigns whose ends_on falls in the period. "
-        "Renewed: a non-cancelled campaign with renewed_from pointing at it exists (whenever "
+        "Eligible: the segment's non-canceled campaigns whose ends_on falls in the period. "
+        "Renewed: a non-canceled campaign with renewed_from pointing at it exists (whenever "
         "it was created). renewal_rate = renewed / total (null when none is eligible), with a "
         "95% Wilson interval (z = 1.959963984540054)."
     ),
     "revenue_growth": (
-        "Revenue: each non-cancelled campaign's deal_value recognised evenly over its days, "
+        "Revenue: each non-canceled campaign's deal_value recognised evenly over its days, "
         "deal_value * (days inside the period) / (ends_on - starts_on + 1), summed per account "
         "exactly and rounded to cents (half up) only in the result. The previous period has "
         "the same number of days and ends the day before period_start. growth_rate = "
@@ -17,7 +17,7 @@ DEFINITIONS = {
         "growth over accounts with previous revenue > 0."
     ),
     "campaign_efficiency": (
-        "Over the metric rows dated in the period of non-cancelled campaigns, per campaign "
+        "Over the metric rows dated in the period of non-canceled campaigns, per campaign "
         "S = Σ spend, V = Σ revenue. For campaigns with S > 0: ROI = (V - S) / S, ROAS = V / S; "
         "avg_roi, median_roi, avg_roas over those. pooled_roas = Σ revenue / Σ spend, cpa = "
         "Σ spend / Σ conversions (money), ctr = Σ clicks / Σ impressions, conversion_rate = "
@@ -30,7 +30,7 @@ DEFINITIONS = {
         "account)."
     ),
     "revenue_cohorts": (
-        "Accounts grouped by the calendar month of their first non-cancelled campaign's start "
+        "Accounts grouped by the calendar month of their first non-canceled campaign's start "
         "(months of the period). For each cohort and each month since, up to the period's last "
         "month: recognised revenue ÷ the cohort's month-0 revenue (net revenue retention; null "
         "when month 0 has none) and the share of the cohort's accounts with revenue (logo "

@@ -511,7 +511,7 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
                SUM(CAST({current} AS float8) / {length}),
                SUM(CAST({previous} AS float8) / {length})
         FROM {campaign} c JOIN {account} a ON a.id = c.account_id
-        WHERE c.status <> %(cancelled)s AND c.starts_on <= %(end)s
+        WHERE c.status <> %(canceled)s AND c.starts_on <= %(end)s
           AND c.ends_on >= %(prev_start)s {segment_filter}
         GROUP BY GROUPING SETS ((c.account_id, a.persona_id), (a.persona_id, {length}))"""  # noqa: S608 (table names and fixed fragments; values are parameters)
     params = {
@@ -519,7 +519,7 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         "end": end,
         "prev_start": prev_start,
         "prev_end": prev_end,
-        "cancelled": CANCELLED,
+        "canceled": CANCELLED,
         "persona": segment.id if segment is not None else None,
     }
     revenue = Revenue()

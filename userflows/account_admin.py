@@ -250,8 +250,8 @@ def _run_cancel(account, data, *, actor, reason) -> str:
     )
     note_reason(sub, _on_behalf(reason))
     if sub.cancel_at_period_end:
-        return f"Subscription cancelled: it ends on {sub.current_period_end:%Y-%m-%d}."
-    return "Subscription cancelled now; the account is on the free plan."
+        return f"Subscription canceled: it ends on {sub.current_period_end:%Y-%m-%d}."
+    return "Subscription canceled now; the account is on the free plan."
 
 
 def _can_cancel(account) -> bool:
@@ -280,9 +280,9 @@ def _run_cancel_deletion(account, data, *, actor, reason) -> str:
         from opsplatform.errors import Conflict
 
         raise Conflict("There is no pending deletion to cancel.", code="no_pending_deletion")
-    cancelled = deletion.cancel_deletion(deletion=pending, actor=actor)
-    note_reason(cancelled, _on_behalf(reason))
-    return "The account's deletion was cancelled; the customer is told by email."
+    canceled = deletion.cancel_deletion(deletion=pending, actor=actor)
+    note_reason(canceled, _on_behalf(reason))
+    return "The account's deletion was canceled; the customer is told by email."
 
 
 def _has_pending_deletion(account) -> bool:

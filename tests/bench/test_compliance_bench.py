@@ -137,7 +137,7 @@ def test_monitors_over_100k_requests(postgres_only):
             """
             INSERT INTO userflows_deletionrequest (account_id, reason, immediate, status,
                 requested_at, scheduled_for, completed_at, attempts, error)
-            SELECT a.id, '', false, CASE WHEN a.id %% 3 = 0 THEN 'completed' ELSE 'cancelled' END,
+            SELECT a.id, '', false, CASE WHEN a.id %% 3 = 0 THEN 'completed' ELSE 'canceled' END,
                 %s - (a.id %% 300) * interval '1 day',
                 %s - (a.id %% 300) * interval '1 day' + interval '30 days',
                 CASE WHEN a.id %% 3 = 0 THEN %s - (a.id %% 300) * interval '1 day'

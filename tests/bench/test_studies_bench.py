@@ -31,8 +31,8 @@ HAND_SQL = {
     "renewal_rate": f"""
         SELECT a.persona_id, COUNT(*), COUNT(r.id)
         FROM {C} c JOIN {A} a ON a.id = c.account_id
-        LEFT JOIN {C} r ON r.renewed_from_id = c.id AND r.status <> 'cancelled'
-        WHERE c.status <> 'cancelled' AND c.ends_on BETWEEN %(start)s AND %(end)s
+        LEFT JOIN {C} r ON r.renewed_from_id = c.id AND r.status <> 'canceled'
+        WHERE c.status <> 'canceled' AND c.ends_on BETWEEN %(start)s AND %(end)s
         GROUP BY a.persona_id""",
     "revenue_growth": f"""
         SELECT c.account_id,
@@ -44,25 +44,25 @@ HAND_SQL = {
               - GREATEST(c.starts_on, %(prev_start)s::date) + 1)
               / (c.ends_on - c.starts_on + 1) ELSE 0 END)
         FROM {C} c
-        WHERE c.status <> 'cancelled' AND c.starts_on <= %(end)s AND c.ends_on >= %(prev_start)s
+        WHERE c.status <> 'canceled' AND c.starts_on <= %(end)s AND c.ends_on >= %(prev_start)s
         GROUP BY c.account_id""",
     "campaign_efficiency": f"""
         SELECT m.campaign_id, a.persona_id, SUM(m.spend), SUM(m.revenue), SUM(m.conversions),
                SUM(m.clicks), SUM(m.impressions)
         FROM {M} m JOIN {C} c ON c.id = m.campaign_id JOIN {A} a ON a.id = c.account_id
-        WHERE m.date BETWEEN %(start)s AND %(end)s AND c.status <> 'cancelled'
+        WHERE m.date BETWEEN %(start)s AND %(end)s AND c.status <> 'canceled'
         GROUP BY m.campaign_id, a.persona_id""",
     "revenue_cohorts": f"""
         WITH firsts AS (
             SELECT account_id, date_trunc('month', MIN(starts_on))::date AS cohort
-            FROM {C} WHERE status <> 'cancelled' GROUP BY account_id),
+            FROM {C} WHERE status <> 'canceled' GROUP BY account_id),
         months AS (
             SELECT m::date AS m_start, (m + interval '1 month - 1 day')::date AS m_end
             FROM generate_series(%(start)s::date, %(end)s::date, interval '1 month') m)
         SELECT f.cohort, mo.m_start, COUNT(DISTINCT c.account_id),
                SUM(c.deal_value * (LEAST(c.ends_on, mo.m_end) - GREATEST(c.starts_on,
                    mo.m_start) + 1) / (c.ends_on - c.starts_on + 1))
-        FROM firsts f JOIN {C} c ON c.account_id = f.account_id AND c.status <> 'cancelled'
+        FROM firsts f JOIN {C} c ON c.account_id = f.account_id AND c.status <> 'canceled'
         JOIN months mo ON mo.m_start >= f.cohort
              AND c.starts_on <= mo.m_end AND c.ends_on >= mo.m_start
         WHERE f.cohort BETWEEN %(start)s AND %(end)s
@@ -184,7 +184,7 @@ def _insert_large(accounts: int, per_account: int) -> int:
                        DATE '2025-01-01' + (k * 90 + s.account_id %% 30 + 79
                            + (s.account_id + k) %% 11)::int,
                        500 + ((s.account_id * 37 + k * 11) %% 40000) + 0.01 * (k %% 3),
-                       CASE WHEN (s.account_id + k) %% 29 = 0 THEN 'cancelled'
+                       CASE WHEN (s.account_id + k) %% 29 = 0 THEN 'canceled'
                             ELSE 'completed' END,
                        now()
                 FROM {Sponsor._meta.db_table} s CROSS JOIN generate_series(0, %s - 1) k""",

@@ -87,10 +87,10 @@ def test_deletions_executed_within_30_days_pass():
     deletion(requested=NOW - 60 * DAY, scheduled=NOW - 31 * DAY, status="completed",
              completed=NOW - 31 * DAY)  # fmt: skip
     deletion(requested=NOW - 10 * DAY, scheduled=NOW + 20 * DAY)
-    deletion(requested=NOW - 90 * DAY, scheduled=NOW - 60 * DAY, status="cancelled")
+    deletion(requested=NOW - 90 * DAY, scheduled=NOW - 60 * DAY, status="canceled")
     m = run("dsr-deletions-in-time")
     assert m.passed is True
-    assert (m.evidence["requested"], m.evidence["completed"], m.evidence["cancelled"]) == (3, 1, 1)
+    assert (m.evidence["requested"], m.evidence["completed"], m.evidence["canceled"]) == (3, 1, 1)
 
 
 def test_a_deletion_executed_after_30_days_or_pending_past_them_fails():

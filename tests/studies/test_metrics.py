@@ -43,8 +43,8 @@ def wilson(successes, total):
 @pytest.fixture
 def renewal_data():
     """January 2026. Eligible: a1 (ends on the first day, renewed by a campaign created after
-    the period), a2 (ends on the last day, not renewed), a6 (its only renewal is cancelled),
-    b1 (renewed). Not eligible: a3 (ends the day before), a4 (the day after), a5 (cancelled)."""
+    the period), a2 (ends on the last day, not renewed), a6 (its only renewal is canceled),
+    b1 (renewed). Not eligible: a3 (ends the day before), a4 (the day after), a5 (canceled)."""
     a = account_of_persona("solo_podcaster")
     b = account_of_persona("podcast_network")
     a1 = campaign(a, D(2025, 12, 1), D(2026, 1, 1))
@@ -60,7 +60,7 @@ def renewal_data():
     campaign(b, D(2026, 1, 11), D(2026, 3, 10), renewed_from=b1)
 
 
-def test_renewal_rate_counts_edges_late_renewals_and_skips_cancelled(renewal_data):
+def test_renewal_rate_counts_edges_late_renewals_and_skips_canceled(renewal_data):
     study = conduct_renewal_rate_study(D(2026, 1, 1), D(2026, 1, 31))
 
     # Eligible: a1, a2, a3's renewal, a6 (solo) and b1 (network) = 5; renewed: a1, b1 = 2.
@@ -253,7 +253,7 @@ def test_money_rounds_half_up_only_at_the_end(cents, text):
 @pytest.fixture
 def efficiency_data():
     """April 2026. g1: rows on both edges (and outside them); g2: zero spend; g3 loses money;
-    g4 is cancelled; g5 spends three cents and earns nothing."""
+    g4 is canceled; g5 spends three cents and earns nothing."""
     a = account_of_persona("solo_podcaster")
     b = account_of_persona("podcast_network")
     c = account_of_persona("solo_podcaster")
