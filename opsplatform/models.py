@@ -84,7 +84,7 @@ class Campaign(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         ACTIVE = "active", "Active"
         COMPLETED = "completed", "Completed"
-        CANCELLED = "canceled", "Canceled"
+        CANCELED = "canceled", "Canceled"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
     sponsor = models.ForeignKey(Sponsor, on_delete=models.PROTECT, related_name="campaigns")

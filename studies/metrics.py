@@ -39,7 +39,7 @@ from support.models import Ticket
 Z_95 = 1.959963984540054
 # Memory for one revenue aggregation on PostgreSQL (see _account_revenue_pg).
 PG_WORK_MEM = "64MB"
-CANCELLED = Campaign.Status.CANCELLED
+CANCELED = Campaign.Status.CANCELED
 
 RENEWAL_KEYS = ["renewal_rate", "total_campaigns", "renewed_campaigns", "ci_low", "ci_high"]
 GROWTH_KEYS = [
@@ -194,7 +194,7 @@ def personas(segment: Persona | None) -> dict[int, str]:
 
 
 def _live_campaigns(segment: Persona | None):
-    campaigns = Campaign.objects.exclude(status=CANCELLED)
+    campaigns = Campaign.objects.exclude(status=CANCELED)
     if segment is not None:
         campaigns = campaigns.filter(account__persona_id=segment.id)
     return campaigns
@@ -216,7 +216,7 @@ def _renewal(total: int, renewed: int) -> dict:
 
 def renewal_rate(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
     slugs = personas(segment)
-    live_renewal = Q(renewal__isnull=False) & ~Q(renewal__status=CANCELLED)
+    live_renewal = Q(renewal__isnull=False) & ~Q(renewal__status=CANCELED)
     rows = (
         _live_campaigns(segment)
         .filter(ends_on__gte=start, ends_on__lte=end)
@@ -519,7 +519,7 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         "end": end,
         "prev_start": prev_start,
         "prev_end": prev_end,
-        "canceled": CANCELLED,
+        "canceled": CANCELED,
         "persona": segment.id if segment is not None else None,
     }
     revenue = Revenue()
@@ -606,7 +606,7 @@ def campaign_totals(start: dt.date, end: dt.date, segment: Persona | None):
     """(persona id, spend cents, revenue cents, conversions, clicks, impressions) per live
     campaign with a metric row dated in the period: one grouped query over the metric table."""
     rows = CampaignMetric.objects.filter(date__gte=start, date__lte=end).exclude(
-        campaign__status=CANCELLED
+        campaign__status=CANCELED
     )
     if segment is not None:
         rows = rows.filter(campaign__account__persona_id=segment.id)
@@ -764,7 +764,7 @@ def revenue_cohorts(start: dt.date, end: dt.date, segment: Persona | None) -> di
     params: list = []
     for idx, (first, last) in enumerate(months):
         params += [idx, first, last]
-    params.append(CANCELLED.value)
+    params.append(CANCELED.value)
     if segment is not None:
         params.append(segment.id)
     sql = _cohort_sql(connection.vendor, len(months), segment is not None)

@@ -264,7 +264,7 @@ def test_cancel_a_pending_deletion_at_the_customers_request(ops, customer):
     assert deletion.items[0].tone == "danger"
     ops.post(act_url(customer, "cancel-deletion"), {"reason": "Customer called", "confirm": "yes"})
     pending.refresh_from_db()
-    assert pending.status == DeletionRequest.Status.CANCELLED
+    assert pending.status == DeletionRequest.Status.CANCELED
     assert pending.history.first().history_change_reason == (
         "On behalf of the customer: Customer called"
     )

@@ -22,7 +22,7 @@ from studies.services import (
 from tests.studies.factories import D, account_of_persona, campaign, metric
 
 pytestmark = pytest.mark.django_db
-CANCELLED = Campaign.Status.CANCELLED
+CANCELED = Campaign.Status.CANCELED
 EMPTY_RENEWAL = {
     "renewal_rate": None,
     "total_campaigns": 0,
@@ -53,9 +53,9 @@ def renewal_data():
     a3 = campaign(a, D(2025, 12, 1), D(2025, 12, 31))
     campaign(a, D(2026, 1, 1), D(2026, 1, 31), renewed_from=a3)  # ends in period: eligible too
     campaign(a, D(2026, 1, 5), D(2026, 2, 1))  # a4
-    campaign(a, D(2026, 1, 5), D(2026, 1, 15), status=CANCELLED)  # a5
+    campaign(a, D(2026, 1, 5), D(2026, 1, 15), status=CANCELED)  # a5
     a6 = campaign(a, D(2026, 1, 1), D(2026, 1, 20))
-    campaign(a, D(2026, 1, 21), D(2026, 3, 1), status=CANCELLED, renewed_from=a6)
+    campaign(a, D(2026, 1, 21), D(2026, 3, 1), status=CANCELED, renewed_from=a6)
     b1 = campaign(b, D(2026, 1, 1), D(2026, 1, 10))
     campaign(b, D(2026, 1, 11), D(2026, 3, 10), renewed_from=b1)
 
@@ -156,7 +156,7 @@ def growth_data():
     campaign(b, D(2026, 2, 19), D(2026, 3, 10), "1000.00")  # 20 days: 500 before, 500 in
     c = account_of_persona("solo_podcaster")
     campaign(c, D(2026, 2, 19), D(2026, 2, 19), "10.00")  # previous only
-    campaign(c, D(2026, 3, 1), D(2026, 3, 10), "99999.00", status=CANCELLED)
+    campaign(c, D(2026, 3, 1), D(2026, 3, 10), "99999.00", status=CANCELED)
     d = account_of_persona("agency")
     campaign(d, D(2026, 3, 10), D(2026, 3, 11), "0.01")  # half a cent: 0.005
     e = account_of_persona("brand")
@@ -282,7 +282,7 @@ def efficiency_data():
     metric(g2, D(2026, 4, 15), revenue="50.00", impressions=500)
     g3 = campaign(a, D(2026, 4, 1), D(2026, 4, 30))
     metric(g3, D(2026, 4, 10), spend="10.00", revenue="5.00", impressions=100, clicks=5)
-    g4 = campaign(a, D(2026, 4, 1), D(2026, 4, 30), status=CANCELLED)
+    g4 = campaign(a, D(2026, 4, 1), D(2026, 4, 30), status=CANCELED)
     metric(
         g4,
         D(2026, 4, 10),
@@ -413,7 +413,7 @@ def cohort_data():
     s = account_of_persona("brand")
     campaign(s, D(2025, 12, 1), D(2026, 1, 31), "62.00")  # first month before the period
     t = account_of_persona("brand")
-    campaign(t, D(2026, 1, 5), D(2026, 1, 6), "70.00", status=CANCELLED)
+    campaign(t, D(2026, 1, 5), D(2026, 1, 6), "70.00", status=CANCELED)
     campaign(t, D(2026, 3, 3), D(2026, 3, 3), "5.00")
 
 
