@@ -1,0 +1,356 @@
+"""The raw value of every health factor for a set of accounts, and the score it makes.
+
+`measure(accounts, now=…, days=…)` costs a fixed number of aggregate queries whatever the
+number of accounts (one per data source, each grouped by account over the given ids), so a
+batch of 10 and a batch of 1,000 cost the same. Everything is read as of `now`: rows after it
+are ignored, so a check can be recomputed for a past day (billing and deletion state excepted:
+they are read as they are now). Support and userflows are read by model label: deployments
+does not import them (import-linter), and a factor whose app is not installed has no data.
+
+`score(card, raw)` is pure: points per factor from the scorecard's thresholds, the weighted
+mean over the factors that have data, the status band, and the recommendations.
+"""
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.apps import apps
+from django.db.models import Count, F, Max, Q, Sum
+
+from deployments.health.models import CHOICES, HUNDRED, Factor, HealthStatus, parse_thresholds
+from opsplatform.models import Campaign, CampaignMetric, UsageEvent
+
+LOGIN_EVENT = "login"
+ONBOARDED_EVENT = "onboarding_completed"
+ERROR_EVENT = "error"
+HEALTH_TAG = "health"
+CENT = Decimal("0.01")
+RATIO = Decimal("0.0001")
+TOP_REASONS = 3
+
+
+def q2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    persona_id: int
+    last_login: dt.datetime | None = None
+
+
+def _trend(current: Decimal, previous: Decimal) -> Decimal:
+    return (current / previous - 1).quantize(RATIO, rounding=ROUND_HALF_UP)
+
+
+def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[int, dict]:
+    """{account_id: {factor name: raw value or None (no data)}} for every given account."""
+    ids = [a.id for a in accounts]
+    start = now - dt.timedelta(days=days)
+    prev_start = start - dt.timedelta(days=days)
+    today = now.date()
+    raw: dict[int, dict] = {a.id: dict.fromkeys(Factor.values) for a in accounts}
+    if not ids:
+        return raw
+
+    # 1. Usage events: logins, usage in this and the previous window, onboarding.
+    last_login: dict[int, dt.datetime] = {
+        a.id: a.last_login for a in accounts if a.last_login and a.last_login <= now
+    }
+    events = (
+        UsageEvent.objects.filter(account_id__in=ids, occurred_at__lt=now)
+        .filter(Q(occurred_at__gte=prev_start) | Q(type__in=[LOGIN_EVENT, ONBOARDED_EVENT]))
+        .values("account_id")
+        .annotate(
+            last_login=Max("occurred_at", filter=Q(type=LOGIN_EVENT)),
+            logins=Count("id", filter=Q(type=LOGIN_EVENT, occurred_at__gte=start)),
+            current=Count("id", filter=Q(occurred_at__gte=start) & ~Q(type=ERROR_EVENT)),
+            previous=Count(
+                "id",
+                filter=Q(occurred_at__gte=prev_start, occurred_at__lt=start) & ~Q(type=ERROR_EVENT),
+            ),
+            onboarded=Count("id", filter=Q(type=ONBOARDED_EVENT)),
+        )
+        .order_by()
+    )
+    usage = {row["account_id"]: row for row in events}
+    for account_id, values in raw.items():
+        row = usage.get(account_id)
+        seen = [t for t in (last_login.get(account_id), row and row["last_login"]) if t]
+        if seen:
+            values[Factor.DAYS_SINCE_LOGIN] = (now - max(seen)).days
+        values[Factor.LOGINS] = row["logins"] if row else 0
+        values[Factor.ONBOARDING_COMPLETED] = "yes" if row and row["onboarded"] else "no"
+        if row and row["previous"]:
+            values[Factor.USAGE_TREND] = _trend(Decimal(row["current"]), Decimal(row["previous"]))
+
+    # 2. Campaigns running today and how fresh each one's metrics are (the stalest counts).
+    running = (
+        Campaign.objects.filter(account_id__in=ids, starts_on__lte=today, ends_on__gte=today)
+        .exclude(status=Campaign.Status.CANCELLED)
+        .values("account_id", "id", "starts_on")
+        .annotate(last=Max("metrics__date", filter=Q(metrics__date__lte=today)))
+        .order_by()
+    )
+    for values in raw.values():
+        values[Factor.ACTIVE_CAMPAIGNS] = 0
+    for row in running:
+        values = raw[row["account_id"]]
+        values[Factor.ACTIVE_CAMPAIGNS] += 1
+        stale = (today - (row["last"] or row["starts_on"])).days
+        values[Factor.METRICS_STALENESS] = max(values[Factor.METRICS_STALENESS] or 0, stale)
+
+    # 3. ROAS over the last `days` full days against the `days` before.
+    day0 = today - dt.timedelta(days=days)
+    current = Q(date__gte=day0)
+    roas = (
+        CampaignMetric.objects.filter(
+            campaign__account_id__in=ids,
+            date__gte=day0 - dt.timedelta(days=days),
+            date__lt=today,
+        )
+        .values("campaign__account_id")
+        .annotate(
+            rev_now=Sum("revenue", filter=current),
+            spend_now=Sum("spend", filter=current),
+            rev_before=Sum("revenue", filter=~current),
+            spend_before=Sum("spend", filter=~current),
+        )
+        .order_by()
+    )
+    for row in roas:
+        if row["spend_now"] and row["spend_before"] and row["rev_before"]:
+            raw[row["campaign__account_id"]][Factor.ROAS_TREND] = _trend(
+                Decimal(row["rev_now"] or 0) / Decimal(row["spend_now"]),
+                Decimal(row["rev_before"]) / Decimal(row["spend_before"]),
+            )
+
+    # 4. Support tickets opened in the window (not the ones health itself opened).
+    if apps.is_installed("support"):
+        ticket = apps.get_model("support", "Ticket")
+        breached = (
+            Q(first_response_at__gt=F("first_response_due_at"))
+            | Q(resolved_at__gt=F("resolution_due_at"))
+            | Q(first_response_breach_escalated_at__isnull=False)
+            | Q(resolution_breach_escalated_at__isnull=False)
+            | ticket.breached_q(now)
+        )
+        tickets = (
+            ticket.objects.filter(account_id__in=ids, created_at__gte=start, created_at__lt=now)
+            .exclude(tags__regex=rf"(^|,){HEALTH_TAG}(,|$)")
+            .values("account_id")
+            .annotate(
+                opened=Count("id"),
+                escalated=Count("id", filter=Q(escalation_level__gte=3)),
+                breaches=Count("id", filter=breached),
+            )
+            .order_by()
+        )
+        counts = {row["account_id"]: row for row in tickets}
+        for account_id, values in raw.items():
+            row = counts.get(account_id, {"opened": 0, "escalated": 0, "breaches": 0})
+            values[Factor.OPEN_TICKETS] = row["opened"]
+            values[Factor.ESCALATED_TICKETS] = row["escalated"]
+            values[Factor.SLA_BREACHES] = row["breaches"]
+
+    # 5. Billing and deletion.
+    if apps.is_installed("userflows"):
+        subscription = apps.get_model("userflows", "Subscription")
+        for row in subscription.objects.filter(account_id__in=ids).values(
+            "account_id", "status", "cancel_at_period_end"
+        ):
+            raw[row["account_id"]][Factor.BILLING_STATUS] = billing_value(
+                row["status"], row["cancel_at_period_end"]
+            )
+        deletion = apps.get_model("userflows", "DeletionRequest")
+        asked = set(
+            deletion.objects.filter(
+                account_id__in=ids, status="scheduled", requested_at__lt=now
+            ).values_list("account_id", flat=True)
+        )
+        for account_id, values in raw.items():
+            values[Factor.DELETION_REQUESTED] = "yes" if account_id in asked else "no"
+    return raw
+
+
+def billing_value(status: str, cancel_at_period_end: bool) -> str:
+    if status in ("past_due", "canceled"):
+        return status
+    if cancel_at_period_end:
+        return "cancel_scheduled"
+    return status  # active or trialing
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Card:
+    """A scorecard parsed once per run: (name, weight, thresholds) and the bands."""
+
+    persona_id: int
+    healthy_min: Decimal
+    at_risk_min: Decimal
+    factors: list[tuple[str, Decimal, object]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, scorecard) -> "Card":
+        return cls(
+            persona_id=scorecard.persona_id,
+            healthy_min=scorecard.healthy_min,
+            at_risk_min=scorecard.at_risk_min,
+            factors=[
+                (f.name, f.weight, parse_thresholds(f.name, f.thresholds))
+                for f in scorecard.factors.all()
+            ],
+        )
+
+    def band(self, score: Decimal | None) -> str:
+        if score is None:
+            return HealthStatus.NO_DATA
+        if score >= self.healthy_min:
+            return HealthStatus.HEALTHY
+        if score >= self.at_risk_min:
+            return HealthStatus.AT_RISK
+        return HealthStatus.CRITICAL
+
+
+def points_for(name: str, thresholds, value) -> Decimal:
+    """0 to 100 points: a choice's points, or the thresholds' line at `value` (flat beyond)."""
+    if name in CHOICES:
+        return q2(thresholds[value])
+    value = Decimal(value)
+    if value <= thresholds[0][0]:
+        return q2(thresholds[0][1])
+    for (x0, y0), (x1, y1) in itertools.pairwise(thresholds):
+        if value <= x1:
+            return q2(y0 + (y1 - y0) * (value - x0) / (x1 - x0))
+    return q2(thresholds[-1][1])
+
+
+@dataclass
+class Result:
+    score: Decimal | None
+    status: str
+    factors: list[dict]
+    recommendations: list[dict]
+
+    @property
+    def top_factors(self) -> list[str]:
+        return [r["factor"] for r in self.recommendations]
+
+
+def score(card: Card, raw: dict, *, days: int) -> Result:
+    """Weighted mean of the points of the factors that have data (a factor without data is
+    left out of the weighting, never counted as zero)."""
+    rows = []
+    for name, weight, thresholds in card.factors:
+        value = raw.get(name)
+        has_data = value is not None
+        rows.append(
+            {
+                "name": name,
+                "label": Factor(name).label,
+                "value": _json_value(value),
+                "display": display(name, value),
+                "has_data": has_data,
+                "points": points_for(name, thresholds, value) if has_data else None,
+                "weight": weight,
+            }
+        )
+    total = sum((r["weight"] for r in rows if r["has_data"]), Decimal(0))
+    score_value = None
+    if total > 0:
+        score_value = q2(sum(r["points"] * r["weight"] for r in rows if r["has_data"]) / total)
+    for r in rows:
+        if r["has_data"] and total > 0:
+            r["contribution"] = q2(r["points"] * r["weight"] / total)
+            r["cost"] = q2((HUNDRED - r["points"]) * r["weight"] / total)
+        else:
+            r["contribution"] = r["cost"] = None
+    costly = sorted(
+        (r for r in rows if r["cost"] is not None and r["cost"] > 0),
+        key=lambda r: (-r["cost"], r["name"]),
+    )[:TOP_REASONS]
+    recommendations = [
+        {"factor": r["name"], "cost": r["cost"], "text": recommend(r["name"], raw[r["name"]], days)}
+        for r in costly
+    ]
+    return Result(score_value, card.band(score_value), rows, recommendations)
+
+
+def _json_value(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _percent(ratio: Decimal) -> str:
+    pct = (ratio * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{'down' if pct < 0 else 'up'} {abs(pct)}%"
+
+
+def display(name: str, value) -> str:
+    if value is None:
+        return "no data"
+    if name in (Factor.ROAS_TREND, Factor.USAGE_TREND):
+        return _percent(value)
+    if name in CHOICES:
+        return value.replace("_", " ")
+    return str(value)
+
+
+def recommend(name: str, value, days: int) -> str:
+    """What to do about a factor that costs points, saying the value that costs them."""
+    s = "" if value == 1 else "s"
+    if name == Factor.DAYS_SINCE_LOGIN:
+        return f"No login for {value} day{s} — reach out and book a check-in call."
+    if name == Factor.LOGINS:
+        return f"Only {value} login{s} in {days} days — show the team what they are not using yet."
+    if name == Factor.ACTIVE_CAMPAIGNS:
+        if value == 0:
+            return "No campaign running — help them line up their next sponsor deal."
+        return f"Only {value} campaign{s} running — suggest sponsors for their open inventory."
+    if name == Factor.METRICS_STALENESS:
+        return (
+            f"No metrics for {value} day{s} on a running campaign — check their metrics "
+            "integration."
+        )
+    if name == Factor.ROAS_TREND:
+        return (
+            f"ROAS {_percent(value)} against the previous {days} days — review campaign "
+            "performance with them."
+        )
+    if name == Factor.OPEN_TICKETS:
+        return (
+            f"{value} ticket{s} opened in {days} days — read their support history before "
+            "reaching out."
+        )
+    if name == Factor.ESCALATED_TICKETS:
+        return (
+            f"{value} ticket{s} reached L3 or higher in {days} days — plan a joint follow-up "
+            "with the support lead."
+        )
+    if name == Factor.SLA_BREACHES:
+        return (
+            f"{value} SLA breach{'' if value == 1 else 'es'} suffered in {days} days — apologise "
+            "and make sure the open issues are resolved."
+        )
+    if name == Factor.BILLING_STATUS:
+        return {
+            "past_due": "Payment past due — contact them before the subscription lapses.",
+            "cancel_scheduled": "Cancellation scheduled — call before the period ends and ask why.",
+            "canceled": "Subscription canceled — offer a win-back plan.",
+            "trialing": "Still on a trial — help them reach value before it ends.",
+        }.get(value, f"Billing is {value} — check the subscription.")
+    if name == Factor.DELETION_REQUESTED:
+        return "Account deletion requested — contact them before the grace period ends."
+    if name == Factor.ONBOARDING_COMPLETED:
+        return "Onboarding not completed — walk them through the remaining steps."
+    if name == Factor.USAGE_TREND:
+        return (
+            f"Product usage {_percent(value)} against the previous {days} days — find out what "
+            "changed."
+        )
+    raise ValueError(name)
