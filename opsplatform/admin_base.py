@@ -203,6 +203,13 @@ EXTRA_LINKS = [
         "admin:userflows_subscription_cancellation_reasons",
         "view_subscription",
     ),
+    (
+        "deployments",
+        "Health summary",
+        "monitor_heart",
+        "admin:deployments_accounthealth_summary",
+        "view_accounthealth",
+    ),
 ]
 
 

@@ -295,6 +295,30 @@ def check_account_health(
     return checks[0]
 
 
+def check_accounts(
+    *, account_ids: list[int], days: int = 30, actor=None, now: dt.datetime | None = None
+) -> list[AccountHealthCheck]:
+    """Check the given accounts now (at most MAX_BATCH, one batch): admin's "check now" on
+    a selection."""
+    days = _days(days)
+    if len(account_ids) > MAX_BATCH:
+        raise InvalidInput(f"Check at most {MAX_BATCH} accounts at once.", field="account_ids")
+    rows = [
+        AccountRow(*values)
+        for values in Account.objects.filter(id__in=account_ids)
+        .order_by("id")
+        .values_list("id", "persona_id", "user__last_login")
+    ]
+    checks, _, _ = _check_batch(
+        rows,
+        cards=_cards(),
+        now=now or timezone.now(),
+        days=days,
+        triggered_by=_actor_name(actor, "check_accounts"),
+    )
+    return checks
+
+
 def check_all_accounts(
     *,
     batch_size: int = 100,
