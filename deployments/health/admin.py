@@ -18,6 +18,7 @@ from unfold.admin import TabularInline
 from unfold.decorators import action, display
 
 from deployments.health import selectors, services
+from deployments.health.factors import described
 from deployments.health.models import (
     AccountHealth,
     AccountHealthCheck,
@@ -218,7 +219,7 @@ class HealthAdminMixin:
                     f["cost"] if f["has_data"] else "—",
                 )
                 for f in sorted(
-                    check.factors,
+                    described(check.factors),
                     key=lambda f: (not f["has_data"], -float(f["cost"] or 0), f["name"]),
                 )
             ),

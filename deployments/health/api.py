@@ -10,6 +10,7 @@ from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from deployments.health import selectors, services
+from deployments.health.factors import described
 from opsplatform.schemas import Id, Input, responses
 from opsplatform.tenancy import require_account, require_perm
 
@@ -65,6 +66,10 @@ class CheckOut(Schema):
     @staticmethod
     def resolve_persona(obj):
         return obj.persona.slug
+
+    @staticmethod
+    def resolve_factors(obj):
+        return described(obj.factors)
 
     @staticmethod
     def resolve_previous_status(obj):
@@ -130,6 +135,10 @@ class MyHealthOut(Schema):
     status: HealthStatusName
     delta: Decimal | None
     factors: list[MyFactorOut]
+
+    @staticmethod
+    def resolve_factors(obj):
+        return described(obj.factors)
 
 
 @router.post(

