@@ -165,7 +165,8 @@ class HealthAdminMixin:
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("last_check")
+        # The change list skips list_select_related once the queryset has any select_related.
+        return super().get_queryset(request).select_related("last_check", "account", "persona")
 
     @display(description="Delta", ordering="delta")
     def delta_arrow(self, obj):
