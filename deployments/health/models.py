@@ -109,14 +109,14 @@ class Scorecard(models.Model):
     healthy_min = models.DecimalField(
         max_digits=5,
         decimal_places=2,
-        default=Decimal("70.00"),
+        default=Decimal("80.00"),
         validators=POINTS,
         help_text="A score at or above this is healthy.",
     )
     at_risk_min = models.DecimalField(
         max_digits=5,
         decimal_places=2,
-        default=Decimal("45.00"),
+        default=Decimal("60.00"),
         validators=POINTS,
         help_text="A score at or above this (and below healthy) is at risk; below is critical.",
     )

@@ -194,7 +194,7 @@ def arm_health(*, salt: str, percentage, start: dt.datetime, end: dt.datetime):
     exposed = Q(h__lt=threshold(Decimal(str(percentage))))
     checked = Account.objects.filter(
         health__checked_at__gte=start,
-        health__checked_at__lte=end,
+        health__checked_at__lt=end,
         health__score__isnull=False,
     ).alias(h=Hash32(salt, F("id")))
     row = checked.aggregate(
