@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 
@@ -60,7 +61,7 @@ def _arrow(delta) -> str:
         return format_html('<span title="up" aria-label="up {}">▲ +{}</span>', delta, delta)
     if delta < 0:
         return format_html('<span title="down" aria-label="down {}">▼ {}</span>', -delta, delta)
-    return format_html('<span title="unchanged">► 0</span>')
+    return mark_safe('<span title="unchanged">► 0</span>')
 
 
 def _chart_options() -> str:
