@@ -51,7 +51,12 @@ def health_list() -> QuerySet[AccountHealth]:
 
 
 def health_get(*, account_id: int) -> AccountHealth:
-    found = health_list().select_related("last_check").filter(account_id=account_id).first()
+    found = (
+        health_list()
+        .select_related("last_check__persona")
+        .filter(account_id=account_id, last_check__isnull=False)
+        .first()
+    )
     if found is None:
         raise NotFound("This account has not been checked yet.")
     return found
