@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum
 
 from deployments.health.models import CHOICES, HUNDRED, Factor, HealthStatus, parse_thresholds
 from opsplatform.models import Campaign, CampaignMetric, UsageEvent
@@ -117,46 +117,45 @@ def measure(
         if row and row["previous"]:
             values[USAGE_TREND] = _trend(Decimal(row["current"]), Decimal(row["previous"]))
 
-    # 2. Campaigns running today and how fresh each one's metrics are (the stalest counts).
-    running = (
-        Campaign.objects.filter(of_batch(), starts_on__lte=today, ends_on__gte=today)
-        .exclude(status=Campaign.Status.CANCELLED)
-        .values("account_id", "id", "starts_on")
-        .annotate(last=Max("metrics__date", filter=Q(metrics__date__lte=today)))
+    # 2. One row per campaign that ran during the two windows: whether it runs today, when
+    # its metrics last arrived, and its revenue and spend in each window. Each figure is a
+    # sub-query per campaign on the (campaign, date) index: a join would let the planner
+    # scan the whole metrics table once per batch.
+    day0 = today - dt.timedelta(days=days)
+    before = day0 - dt.timedelta(days=days)
+    campaigns = (
+        Campaign.objects.filter(of_batch(), starts_on__lt=today, ends_on__gte=before)
+        .values("account_id", "starts_on", "ends_on", "status")
+        .annotate(
+            last=_metric_last(today),
+            rev_now=_metric_sum("revenue", day0, today),
+            spend_now=_metric_sum("spend", day0, today),
+            rev_before=_metric_sum("revenue", before, day0),
+            spend_before=_metric_sum("spend", before, day0),
+        )
         .order_by()
     )
+    zero = Decimal(0)
+    money: dict[int, list[Decimal]] = {}
     for values in raw.values():
         values[ACTIVE_CAMPAIGNS] = 0
-    for row in running:
-        values = raw[row["account_id"]]
-        values[ACTIVE_CAMPAIGNS] += 1
-        stale = (today - (row["last"] or row["starts_on"])).days
-        values[METRICS_STALENESS] = max(values[METRICS_STALENESS] or 0, stale)
+    for row in campaigns:
+        account_id = row["account_id"]
+        if row["ends_on"] >= today and row["status"] != Campaign.Status.CANCELLED:
+            values = raw[account_id]
+            values[ACTIVE_CAMPAIGNS] += 1
+            stale = (today - (row["last"] or row["starts_on"])).days
+            values[METRICS_STALENESS] = max(values[METRICS_STALENESS] or 0, stale)
+        sums = money.setdefault(account_id, [zero, zero, zero, zero])
+        sums[0] += row["rev_now"] or zero
+        sums[1] += row["spend_now"] or zero
+        sums[2] += row["rev_before"] or zero
+        sums[3] += row["spend_before"] or zero
 
     # 3. ROAS over the last `days` full days against the `days` before.
-    day0 = today - dt.timedelta(days=days)
-    current = Q(date__gte=day0)
-    roas = (
-        CampaignMetric.objects.filter(
-            of_batch("campaign__account_id"),
-            date__gte=day0 - dt.timedelta(days=days),
-            date__lt=today,
-        )
-        .values("campaign__account_id")
-        .annotate(
-            rev_now=Sum("revenue", filter=current),
-            spend_now=Sum("spend", filter=current),
-            rev_before=Sum("revenue", filter=~current),
-            spend_before=Sum("spend", filter=~current),
-        )
-        .order_by()
-    )
-    for row in roas:
-        if row["spend_now"] and row["spend_before"] and row["rev_before"]:
-            raw[row["campaign__account_id"]][ROAS_TREND] = _trend(
-                Decimal(row["rev_now"] or 0) / Decimal(row["spend_now"]),
-                Decimal(row["rev_before"]) / Decimal(row["spend_before"]),
-            )
+    for account_id, (rev_now, spend_now, rev_before, spend_before) in money.items():
+        if spend_now and spend_before and rev_before:
+            raw[account_id][ROAS_TREND] = _trend(rev_now / spend_now, rev_before / spend_before)
 
     # 4. Support tickets opened in the window (not the ones health itself opened).
     if apps.is_installed("support"):
@@ -204,6 +203,25 @@ def measure(
         for account_id, values in raw.items():
             values[DELETION_REQUESTED] = "yes" if account_id in asked else "no"
     return raw
+
+
+def _metric_last(today: dt.date) -> Subquery:
+    return Subquery(
+        CampaignMetric.objects.filter(campaign=OuterRef("pk"), date__lte=today)
+        .order_by("-date")
+        .values("date")[:1]
+    )
+
+
+def _metric_sum(field: str, start: dt.date, end: dt.date) -> Subquery:
+    return Subquery(
+        CampaignMetric.objects.filter(campaign=OuterRef("pk"), date__gte=start, date__lt=end)
+        .order_by()
+        .values("campaign")
+        .annotate(total=Sum(field))
+        .values("total"),
+        output_field=DecimalField(max_digits=16, decimal_places=2),
+    )
 
 
 def billing_value(status: str, cancel_at_period_end: bool) -> str:
