@@ -243,8 +243,8 @@ def _check_batch(
                     "delta": check["delta"],
                     "status_changed_at": now if changed else prev.status_changed_at,
                     "top_reason": check["top_reason"],
-                    "top_factor": result.top_factors[0] if result.top_factors else "",
-                    "top_factors": result.top_factors,
+                    "top_factor": top[0] if (top := result.top_factors) else "",
+                    "top_factors": top,
                     "critical_since": critical_since,
                     "critical_ticket_id": ticket_id,
                 }
