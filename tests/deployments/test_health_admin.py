@@ -216,3 +216,34 @@ def test_support_l1_and_customers_cannot_see_health(clock, account):
     customer.force_login(account.user)
     response = customer.get(reverse("admin:deployments_accounthealth_changelist"))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_account_page_costs_the_same_with_1_and_50_checks(
+    ops_client, clock, django_assert_max_num_queries
+):
+    account = AccountFactory()
+    services.check_account_health(account=account)
+    url = reverse(
+        "admin:deployments_accounthealth_change",
+        args=[AccountHealth.objects.get(account=account).pk],
+    )
+    with django_assert_max_num_queries(40) as one:
+        assert ops_client.get(url).status_code == 200
+    for day in range(1, 50):
+        services.check_account_health(account=account, now=clock.now + dt.timedelta(days=day))
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = ops_client.get(url)
+    assert page.content.decode().count("<tr><td") >= 50  # every check in the history table
+
+
+def test_check_now_on_a_selection(ops_client, clock):
+    a, b = AccountFactory(), AccountFactory()
+    services.check_all_accounts()
+    ids = [str(h.pk) for h in AccountHealth.objects.filter(account__in=[a, b])]
+    response = ops_client.post(
+        reverse("admin:deployments_accounthealth_changelist"),
+        {"action": "check_now", "_selected_action": ids},
+    )
+    assert response.status_code == 302
+    assert AccountHealthCheck.objects.filter(account=a).count() == 2
+    assert AccountHealthCheck.objects.filter(account=b).count() == 2

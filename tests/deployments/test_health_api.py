@@ -185,3 +185,16 @@ def test_my_health_shows_my_account_only_without_internal_notes(
 
 def test_staff_have_no_own_health(ops_api):
     assert ops_api.get("me/health").status_code == 403
+
+
+def test_account_health_costs_the_same_with_1_and_50_checks(
+    ops_api, account, clock, django_assert_max_num_queries
+):
+    services.check_account_health(account=account)
+    with django_assert_max_num_queries(20) as one:
+        assert ops_api.get(f"health/accounts/{account.id}").status_code == 200
+    for day in range(1, 50):
+        services.check_account_health(account=account, now=clock.now + dt.timedelta(days=day))
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        body = ops_api.get(f"health/accounts/{account.id}").json()
+    assert len(body["history"]) == 50
