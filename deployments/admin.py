@@ -484,3 +484,7 @@ class OnboardingAssignmentAdmin(HistoryAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# Account health (issue 10) registers its admin from its own package.
+from deployments.health import admin as health_admin  # noqa: E402, F401

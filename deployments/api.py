@@ -464,3 +464,9 @@ def assign_onboarding(request, payload: OnboardingAssignIn):
         "features": list(version.features) if version else [],
         "assigned_at": assignment.assigned_at,
     }
+
+
+# Account health (issue 10): /api/v1/health/… and /api/v1/me/health.
+from deployments.health.api import router as health_router  # noqa: E402
+
+router.add_router("", health_router)

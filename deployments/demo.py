@@ -237,6 +237,33 @@ def _assign(ctx, rng, guided, tour, activated) -> None:
     ctx.counts["onboarding_completions"] = len(events)
 
 
+HEALTH_WEEKS = 13  # checks every 7 days over the last 90 days
+
+
+def _health(ctx) -> None:
+    """Account health over the last 90 days: the real checks, run as of each week (the data
+    of the seed as it stood then), so the charts show each account's trend and the last run
+    finds the accounts that just turned critical (their tickets are queued for the worker)."""
+    from deployments.health import services as health
+
+    results = []
+    for week in range(HEALTH_WEEKS - 1, -1, -1):
+        results.append(
+            health.check_all_accounts(
+                batch_size=1000,
+                now=ctx.now - dt.timedelta(weeks=week),
+                triggered_by="seed_demo",
+            )
+        )
+    ctx.counts["health_checks"] = sum(r["checked"] for r in results)
+    for status, n in results[-1]["counts"].items():
+        ctx.counts[f"health_{status}"] = n
+    ctx.counts["health_just_turned_critical"] = sum(
+        1 for c in results[-1]["changed"] if c["to"] == "critical" and c["from"]
+    )
+
+
 def seed_demo(ctx) -> None:
     _rollouts(ctx)
     _onboarding(ctx)
+    _health(ctx)

@@ -314,3 +314,26 @@ class OnboardingAssignment(models.Model):
 
     def __str__(self):
         return f"{self.account_id} → {self.version or 'control'}"
+
+
+# Account health (issue 10) lives in deployments/health/; its models are this app's models.
+from deployments.health.models import (  # noqa: E402
+    AccountHealth,
+    AccountHealthCheck,
+    AtRiskAccount,
+    Scorecard,
+    ScorecardFactor,
+)
+
+__all__ = [
+    "AccountHealth",
+    "AccountHealthCheck",
+    "AtRiskAccount",
+    "Deployment",
+    "GateEvaluation",
+    "OnboardingAssignment",
+    "OnboardingVersion",
+    "Release",
+    "Scorecard",
+    "ScorecardFactor",
+]
