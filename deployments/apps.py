@@ -80,6 +80,11 @@ class DeploymentsConfig(registry.PlatformAppConfig):
 
         ensure_scorecards()
 
+    def account_panels(self, account, *, user, compact=False):
+        from deployments.health.panels import account_panels
+
+        return account_panels(account, user=user, compact=compact)
+
     def ready(self):
         from deployments.bucketing import register_sqlite_function
 

@@ -39,7 +39,26 @@ class ScoringConfig(registry.PlatformAppConfig):
     # Product and operations staff score features; compliance reads them.
     group_permissions = {"operations": _SCORE, "compliance": _READ}
 
+    def ready(self):
+        from scoring import evidence
+
+        # Account health (deployments.health) is the evidence of revenue at risk.
+        evidence.set_health_provider(health_weakest_in)
+
     def ensure_reference_data(self):
         from scoring.services import ensure_default_model
 
         ensure_default_model()
+
+
+def health_weakest_in(factor_names: list[str]):
+    """The health provider: at-risk and critical accounts whose costliest health factor is one
+    of `factor_names`, with their monthly recurring revenue (0 without an active plan)."""
+    from decimal import Decimal
+
+    from deployments.health.selectors import weakest_in
+
+    return [
+        {"account_id": row["account_id"], "monthly_revenue": row["mrr"] or Decimal("0.00")}
+        for row in weakest_in(factor_names)
+    ]
