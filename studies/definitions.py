@@ -27,7 +27,10 @@ DEFINITIONS = {
         "Per persona: accounts created by period_end, the renewal-rate, revenue-growth and "
         "campaign-efficiency results for its accounts, its share of the period's recognised "
         "revenue, and support tickets of its accounts opened in the period (total and per "
-        "account)."
+        "account); from 2026.11-2 also each account's latest health check on or before "
+        "period_end (accounts checked, how many healthy / at risk / critical, the mean score "
+        "rounded half up to cents of a point) and the share of accounts that completed "
+        "onboarding (an onboarding_completed usage event) by period_end."
     ),
     "revenue_cohorts": (
         "Accounts grouped by the calendar month of their first non-canceled campaign's start "

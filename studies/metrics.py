@@ -22,10 +22,13 @@ from django.db.models import (
     Case,
     Count,
     DateField,
+    Exists,
     F,
     Func,
     IntegerField,
+    OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
@@ -33,7 +36,9 @@ from django.db.models import (
 from django.db.models.expressions import ExpressionWrapper
 from django.db.models.functions import Greatest, Least
 
-from opsplatform.models import Account, Campaign, CampaignMetric, Persona
+from deployments.health.models import AccountHealthCheck
+from deployments.selectors import COMPLETED_EVENT as ONBOARDING_COMPLETED
+from opsplatform.models import Account, Campaign, CampaignMetric, Persona, UsageEvent
 from support.models import Ticket
 
 Z_95 = 1.959963984540054
@@ -660,6 +665,66 @@ def tickets_opened(start: dt.date, end: dt.date, segment: Persona | None) -> dic
     )
 
 
+HEALTH_STATUSES = ("healthy", "at_risk", "critical")
+
+
+def health_and_onboarding(end: dt.date, segment: Persona | None) -> dict[int, dict]:
+    """persona id → the account health and onboarding figures of its accounts created on or
+    before `end` (one query): each account's latest health check on or before `end` (its
+    score and status) and whether it completed onboarding by then."""
+    until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    latest = AccountHealthCheck.objects.filter(
+        account_id=OuterRef("pk"), checked_at__lt=until
+    ).order_by("-checked_at", "-id")
+    onboarded = UsageEvent.objects.filter(
+        account_id=OuterRef("pk"), type=ONBOARDING_COMPLETED, occurred_at__lt=until
+    )
+    accounts = Account.objects.filter(created_at__lt=until)
+    if segment is not None:
+        accounts = accounts.filter(persona_id=segment.id)
+    rows = accounts.annotate(
+        health_score=Subquery(latest.values("score")[:1]),
+        health_status=Subquery(latest.values("status")[:1]),
+        onboarded=Exists(onboarded),
+    ).values_list("persona_id", "health_score", "health_status", "onboarded")
+    per: dict[int, dict] = defaultdict(
+        lambda: {
+            "accounts": 0,
+            "onboarded": 0,
+            "checked": 0,
+            "scored": [],
+            **dict.fromkeys(HEALTH_STATUSES, 0),
+        }
+    )
+    for persona_id, score, status, was_onboarded in rows:
+        figures = per[persona_id]
+        figures["accounts"] += 1
+        figures["onboarded"] += bool(was_onboarded)
+        if status is not None:
+            figures["checked"] += 1
+            figures[status] += 1
+            if score is not None:
+                figures["scored"].append(Decimal(score))
+    return per
+
+
+def _health_figures(figures: dict | None) -> dict:
+    if figures is None:
+        figures = {"accounts": 0, "onboarded": 0, "checked": 0, "scored": []}
+    scored = figures["scored"]
+    mean = None
+    if scored:
+        mean = str((sum(scored) / len(scored)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return {
+        "health": {
+            "accounts_checked": figures["checked"],
+            "mean_score": mean,
+            **{status: figures.get(status, 0) for status in HEALTH_STATUSES},
+        },
+        "onboarding_completion_rate": ratio(figures["onboarded"], figures["accounts"]),
+    }
+
+
 def persona_impact(start: dt.date, end: dt.date, segment: Persona | None) -> dict:
     slugs = personas(segment)
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -677,6 +742,7 @@ def persona_impact(start: dt.date, end: dt.date, segment: Persona | None) -> dic
     revenue = account_revenue(start, end, segment)
     total_revenue, _ = revenue.totals()
     efficiency = campaign_efficiency(start, end, segment)["by_persona"]
+    health = health_and_onboarding(end, segment)
     results = {}
     for persona_id, slug in slugs.items():
         n = account_counts.get(persona_id, 0)
@@ -690,6 +756,7 @@ def persona_impact(start: dt.date, end: dt.date, segment: Persona | None) -> dic
             "renewal_rate": renewal[slug],
             "revenue_growth": revenue.growth(persona_id),
             "campaign_efficiency": efficiency[slug],
+            **_health_figures(health.get(persona_id)),
         }
     return {"personas": results}
 

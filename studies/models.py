@@ -10,7 +10,7 @@ from opsplatform.models import Persona
 from opsplatform.transitions import StatusMachine
 
 # Bump when a definition in docs/metrics.md changes; every result records the version it used.
-DEFINITION_VERSION = "2026.11-1"
+DEFINITION_VERSION = "2026.11-2"  # -2: persona impact adds health and onboarding
 
 
 class Study(models.Model):

@@ -141,7 +141,7 @@ def measure(
         values[ACTIVE_CAMPAIGNS] = 0
     for row in campaigns:
         account_id = row["account_id"]
-        if row["ends_on"] >= today and row["status"] != Campaign.Status.CANCELLED:
+        if row["ends_on"] >= today and row["status"] != Campaign.Status.CANCELED:
             values = raw[account_id]
             values[ACTIVE_CAMPAIGNS] += 1
             stale = (today - (row["last"] or row["starts_on"])).days

@@ -52,6 +52,10 @@ def ops(client):
     return client
 
 
+def panel(panels, key):
+    return next(p for p in panels if p.key == key)
+
+
 def account_url(account):
     return reverse("admin:opsplatform_account_change", args=[account.pk])
 
@@ -73,8 +77,9 @@ def test_account_page_shows_every_panel_read_only_with_links(ops, customer):
     assert response.status_code == 200
     html = response.content.decode()
     keys = [p.key for p in response.context["panels"]]
-    assert keys == ["billing", "deletion", "tickets", "exports", "tokens", "history"]
-    billing = response.context["panels"][0]
+    # Health first (not checked yet here), then the apps' panels in their declared order.
+    assert keys == ["health", "billing", "deletion", "tickets", "exports", "tokens", "history"]
+    billing = panel(response.context["panels"], "billing")
     assert dict(billing.facts)["Payment method"] == "visa •••• 4242"
     assert dict(billing.facts)["Subscription"] == "Active"
     assert dict(billing.facts)["Balance due"] == "$0.00"
@@ -109,7 +114,7 @@ def test_balance_due_counts_open_invoices(ops, customer):
         account=customer, status=Invoice.Status.OPEN, amount_due_cents=1900, amount_paid_cents=0
     )
     panels = ops.get(account_url(customer)).context["panels"]
-    assert dict(panels[0].facts)["Balance due"] == "$19.00"
+    assert dict(panel(panels, "billing").facts)["Balance due"] == "$19.00"
 
 
 def test_account_page_query_count_is_fixed(ops, customer, django_assert_max_num_queries):
@@ -342,7 +347,7 @@ def test_a_level_1_agent_sees_the_summary_without_links_to_rows_it_cannot_open(c
     ticket = make_ticket(account=customer)
     client.force_login(staff_in("support_l1"))
     response = client.get(reverse("admin:support_ticket_change", args=[ticket.pk]))
-    billing = response.context["panels"][0]
+    billing = panel(response.context["panels"], "billing")
     assert dict(billing.facts)["Subscription"] == "Active"
     html = response.content.decode()
     assert "Deletion scheduled for" in html
@@ -356,7 +361,7 @@ def test_ticket_side_panel_shows_plan_balance_deletion_and_exports(client, custo
     client.force_login(staff_in("support_l4"))
     response = client.get(reverse("admin:support_ticket_change", args=[ticket.pk]))
     keys = [p.key for p in response.context["panels"]]
-    assert keys == ["billing", "deletion", "exports"]
+    assert keys == ["health", "billing", "deletion", "exports"]
     html = response.content.decode()
     assert "Deletion scheduled for" in html and "visa •••• 4242" in html
     assert Ticket.objects.count() == 1

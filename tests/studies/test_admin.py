@@ -55,7 +55,7 @@ def test_study_page_shows_definition_headline_personas_and_chart(ops, growth_run
     response = ops.get(reverse("admin:studies_study_change", args=[growth_runs[1].pk]))
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Definition (version 2026.11-1)" in page
+    assert "Definition (version 2026.11-2)" in page
     assert "recognised evenly over its days" in page
     assert "growth_rate" in page and "previous_revenue" in page
     assert '<th class="text-left pr-4 py-1">solo_podcaster</th>' in page

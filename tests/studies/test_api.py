@@ -37,7 +37,7 @@ def test_post_runs_the_study_and_answers_201(ops_api, ops_user):
     body = response.json()
     assert body["study_type"] == "revenue_growth"
     assert body["status"] == "completed"
-    assert body["definition_version"] == "2026.11-1"
+    assert body["definition_version"] == "2026.11-2"
     assert isinstance(body["duration_ms"], int)
     assert body["persona_segment"] is None
     assert body["requested_by"] == ops_user.username

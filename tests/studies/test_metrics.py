@@ -4,6 +4,7 @@ Money is compared as exact decimal strings; rates as the exact fraction's float 
 out as the fraction we computed by hand) with `==`, or to 1e-12 for the Wilson interval."""
 
 import datetime as dt
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -395,6 +396,66 @@ def test_persona_impact(growth_data):
     assert personas["brand"]["revenue_share"] == 0.0
     assert personas["agency"]["renewal_rate"] == EMPTY_RENEWAL
     assert personas["podcast_network"]["campaign_efficiency"]["campaigns"] == 0
+
+
+def test_persona_impact_reads_health_and_onboarding_as_of_the_period_end(growth_data):
+    """Each account's latest check on or before the last day counts; later ones do not."""
+    from deployments.health.models import AccountHealthCheck
+    from opsplatform.models import Account, UsageEvent
+
+    Account.objects.update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    solo_a, solo_c = Account.objects.filter(persona__slug="solo_podcaster").order_by("id")
+    network = Account.objects.get(persona__slug="podcast_network")
+
+    def check(account, day, hour, score, status):
+        AccountHealthCheck.objects.create(
+            account=account,
+            persona=account.persona,
+            checked_at=dt.datetime(2026, 3, day, hour, tzinfo=dt.UTC),
+            days=30,
+            score=None if score is None else Decimal(score),
+            status=status,
+            triggered_by="test",
+        )
+
+    check(solo_a, 2, 9, "40.00", "critical")
+    check(solo_a, 10, 23, "81.25", "healthy")  # the latest by the end of 10 March
+    check(solo_a, 11, 0, "10.00", "critical")  # the next day: after the period
+    check(solo_c, 5, 12, "62.50", "at_risk")
+    check(network, 12, 8, "90.00", "healthy")  # only after the period: not checked
+
+    def onboarded(account, day):
+        UsageEvent.objects.create(
+            account=account,
+            type="onboarding_completed",
+            occurred_at=dt.datetime(2026, 3, day, 12, tzinfo=dt.UTC),
+            idempotency_key=f"onb-{account.pk}-{day}",
+        )
+
+    onboarded(solo_a, 1)
+    onboarded(network, 11)  # after the period
+
+    personas = conduct_persona_impact_study(D(2026, 3, 1), D(2026, 3, 10)).results["personas"]
+
+    solo = personas["solo_podcaster"]
+    # mean of 81.25 and 62.50 = 71.875 → 71.88 (half up)
+    assert solo["health"] == {
+        "accounts_checked": 2,
+        "mean_score": "71.88",
+        "healthy": 1,
+        "at_risk": 1,
+        "critical": 0,
+    }
+    assert solo["onboarding_completion_rate"] == 0.5
+    network_figures = personas["podcast_network"]
+    assert network_figures["health"] == {
+        "accounts_checked": 0,
+        "mean_score": None,
+        "healthy": 0,
+        "at_risk": 0,
+        "critical": 0,
+    }
+    assert network_figures["onboarding_completion_rate"] == 0.0
 
 
 # --- revenue cohorts --------------------------------------------------------------------------
