@@ -64,6 +64,16 @@ def _table(headers, rows) -> str:
     )
 
 
+def bullets(lines) -> str:
+    """A list of texts as a bulleted list (escaped), or a dash when there is none."""
+    if not lines:
+        return "—"
+    return format_html(
+        "<ul class='list-disc ml-4'>{}</ul>",
+        format_html_join("", "<li>{}</li>", ((line,) for line in lines)),
+    )
+
+
 @admin.register(Requirement)
 class RequirementAdmin(HistoryAdmin):
     list_display = ["code", "standard", "title", "severity_label", "catalogue_version"]
@@ -196,14 +206,7 @@ class SecurityAssessmentAdmin(ReadOnlyAdmin):
 
     @display(description="Recommendations")
     def recommendation_list(self, obj):
-        return (
-            format_html(
-                "<ul class='list-disc ml-4'>{}</ul>",
-                format_html_join("", "<li>{}</li>", ((r,) for r in obj.recommendations)),
-            )
-            if obj.recommendations
-            else "—"
-        )
+        return bullets(obj.recommendations)
 
 
 @admin.register(PatternValidation)
@@ -245,14 +248,7 @@ class PatternValidationAdmin(ReadOnlyAdmin):
 
     @display(description="Recommendations")
     def recommendation_list(self, obj):
-        return (
-            format_html(
-                "<ul class='list-disc ml-4'>{}</ul>",
-                format_html_join("", "<li>{}</li>", ((r,) for r in obj.recommendations)),
-            )
-            if obj.recommendations
-            else "—"
-        )
+        return bullets(obj.recommendations)
 
 
 @admin.register(PrivacyImpactAssessment)

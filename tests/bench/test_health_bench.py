@@ -94,7 +94,7 @@ def test_check_all_over_the_10k_demo_data(postgres_only):
     seed_support(ctx)
     seed_userflows(ctx)
     seeded = time.perf_counter() - started
-    _measure(
+    result = _measure(
         "health: check_all_accounts over the demo data",
         DEMO,
         metric_rows=f"{CampaignMetric.objects.count():,}",
@@ -102,6 +102,7 @@ def test_check_all_over_the_10k_demo_data(postgres_only):
         tickets=f"{Ticket.objects.count():,}",
         seed_seconds=f"{seeded:.0f}",
     )
+    assert sum(result["counts"].values()) == DEMO  # every account has a status
 
 
 def _insert_large(accounts: int) -> None:
@@ -181,10 +182,11 @@ def test_check_all_at_100k_accounts(postgres_only):
     started = time.perf_counter()
     _insert_large(LARGE)
     seeded = time.perf_counter() - started
-    _measure(
+    result = _measure(
         "health: check_all_accounts at scale",
         LARGE,
         metric_rows=f"{CampaignMetric.objects.count():,}",
         usage_events=f"{UsageEvent.objects.count():,}",
         seed_seconds=f"{seeded:.0f}",
     )
+    assert sum(result["counts"].values()) == LARGE  # every account has a status
