@@ -56,3 +56,28 @@ def test_every_operation_conforms_and_never_fails(case):
             headers={"Authorization": f"Bearer {token_for(user)}"}, checks=CHECKS
         )
         assert response.status_code < 500
+
+
+def test_every_api_schema_has_its_own_name():
+    """The OpenAPI document names each schema by its class name: two classes with one name
+    make the document describe one operation with the other's schema (this happened to
+    health's and compliance's CheckOut)."""
+    import importlib
+
+    from ninja import Schema
+
+    from opsplatform.registry import platform_apps
+
+    for config in platform_apps():
+        if config.api_router:
+            importlib.import_module(config.api_router.rsplit(".", 1)[0])
+    seen, clashes, stack = {}, [], list(Schema.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] not in {c.name for c in platform_apps()}:
+            continue
+        other = seen.setdefault(cls.__name__, cls)
+        if other is not cls and other.__module__ != cls.__module__:
+            clashes.append(f"{cls.__name__}: {other.__module__} and {cls.__module__}")
+    assert clashes == []

@@ -49,7 +49,7 @@ class RecommendationOut(Schema):
     text: str
 
 
-class CheckOut(Schema):
+class HealthCheckOut(Schema):
     id: int
     account_id: int
     persona: str
@@ -90,7 +90,7 @@ class AccountHealthOut(Schema):
     status_changed_at: dt.datetime
     critical_since: dt.datetime | None
     critical_ticket_id: int | None
-    latest: CheckOut
+    latest: HealthCheckOut
     history: list[HistoryPointOut]
 
 
@@ -143,7 +143,7 @@ class MyHealthOut(Schema):
 
 @router.post(
     "/health/checks",
-    response=responses({201: CheckOut}),
+    response=responses({201: HealthCheckOut}),
     summary="Check one account's health now",
 )
 def create_check(request, payload: CheckIn):
