@@ -27,7 +27,7 @@ def test_staff_open_a_study_and_its_charts(page, live_server):
     page.wait_for_load_state()
     page.goto(f"/admin/studies/study/{runs[2].pk}/change/")
 
-    assert page.get_by_text("Definition (version 2026.11-1)").is_visible()
+    assert page.get_by_text("Definition (version 2026.11-2)").is_visible()
     assert page.locator("table.study-headline").get_by_text("previous_revenue").is_visible()
     assert page.locator("table.study-personas").get_by_text("podcast_network").is_visible()
     chart = page.locator("#study-chart svg.study-chart")
