@@ -87,8 +87,34 @@ class RollbackForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
 
 
+class ConfirmedActionsMixin:
+    """Buttons on a change page that confirm first, then come back to that page."""
+
+    change_url_name: str
+
+    def _back(self, object_id) -> str:
+        return reverse(self.change_url_name, args=[object_id])
+
+    def _confirmed(self, request, object_id, *, heading, question, button, run):
+        """The project's confirmation page (admin_base.confirm): acts only on a POST."""
+
+        def act():
+            run()
+            return f"{heading}: done."
+
+        return confirm(
+            self,
+            request,
+            title=heading,
+            message=question,
+            confirm_label=button,
+            on_confirm=act,
+            done_url=self._back(object_id),
+        )
+
+
 @admin.register(Deployment)
-class DeploymentAdmin(HistoryAdmin):
+class DeploymentAdmin(ConfirmedActionsMixin, HistoryAdmin):
     list_display = ["__str__", "strategy", "status_badge", "progress", "created_by", "created_at"]
     list_filter = ["status", "strategy"]
     list_select_related = ["release", "created_by"]
@@ -183,8 +209,7 @@ class DeploymentAdmin(HistoryAdmin):
 
     # --- change-page buttons ---------------------------------------------------------------
 
-    def _back(self, object_id) -> str:
-        return reverse("admin:deployments_deployment_change", args=[object_id])
+    change_url_name = "admin:deployments_deployment_change"
 
     def _page(self, request, object_id, *, heading, question, button, form=None, plan=None):
         personas = sorted({s for row in plan or [] for s in row["accounts_by_persona"]})
@@ -203,23 +228,6 @@ class DeploymentAdmin(HistoryAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "deployments/admin/confirm.html", context)
-
-    def _confirmed(self, request, object_id, *, heading, question, button, run):
-        """The project's confirmation page (admin_base.confirm): acts only on a POST."""
-
-        def act():
-            run()
-            return f"{heading}: done."
-
-        return confirm(
-            self,
-            request,
-            title=heading,
-            message=question,
-            confirm_label=button,
-            on_confirm=act,
-            done_url=self._back(object_id),
-        )
 
     @action(description="Dry run", url_path="dry-run", permissions=["view"])
     def dry_run_detail(self, request, object_id):
@@ -325,7 +333,7 @@ class AssignmentInline(ReadOnlyInline):
 
 
 @admin.register(OnboardingVersion)
-class OnboardingVersionAdmin(HistoryAdmin):
+class OnboardingVersionAdmin(ConfirmedActionsMixin, HistoryAdmin):
     list_display = ["name", "status_badge", "rollout_percentage", "personas", "created_at"]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -428,25 +436,7 @@ class OnboardingVersionAdmin(HistoryAdmin):
         obj.pk = created.pk
         obj.refresh_from_db()
 
-    def _back(self, object_id):
-        return reverse("admin:deployments_onboardingversion_change", args=[object_id])
-
-    def _confirmed(self, request, object_id, *, heading, question, button, run):
-        """The project's confirmation page (admin_base.confirm): acts only on a POST."""
-
-        def act():
-            run()
-            return f"{heading}: done."
-
-        return confirm(
-            self,
-            request,
-            title=heading,
-            message=question,
-            confirm_label=button,
-            on_confirm=act,
-            done_url=self._back(object_id),
-        )
+    change_url_name = "admin:deployments_onboardingversion_change"
 
     @action(description="Activate", url_path="activate", permissions=["change"])
     def activate_detail(self, request, object_id):
