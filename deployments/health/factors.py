@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
 from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
 
 from deployments.health.models import CHOICES, HUNDRED, Factor, HealthStatus, parse_thresholds
 from opsplatform.models import Campaign, CampaignMetric, UsageEvent
@@ -57,6 +58,10 @@ class AccountRow:
     id: int
     persona_id: int
     last_login: dt.datetime | None = None
+
+
+# A check for a moment older than this reads billing from the subscriptions' history.
+PAST_CHECK = dt.timedelta(hours=1)
 
 
 def _trend(current: Decimal, previous: Decimal) -> Decimal:
@@ -185,20 +190,46 @@ def measure(
             values[ESCALATED_TICKETS] = row["escalated"]
             values[SLA_BREACHES] = row["breaches"]
 
-    # 5. Billing and deletion.
+    # 5. Billing and deletion, as they were at `now`. A check for a past moment (the demo's
+    # history, a recomputation) reads each subscription's last history row by then; a
+    # subscription without history rows (bulk-created) is read as it is.
     if apps.is_installed("userflows"):
         subscription = apps.get_model("userflows", "Subscription")
-        for row in subscription.objects.filter(of_batch()).values(
-            "account_id", "status", "cancel_at_period_end"
-        ):
-            raw[row["account_id"]][BILLING_STATUS] = billing_value(
+        states = {
+            row["account_id"]: row
+            for row in subscription.objects.filter(of_batch()).values(
+                "account_id", "status", "cancel_at_period_end", "created_at"
+            )
+        }
+        if now < timezone.now() - PAST_CHECK:
+            # Rows in time order: the last one by `now` per account wins.
+            history = subscription.history.model.objects.filter(of_batch(), history_date__lte=now)
+            as_of = {
+                row["account_id"]: row
+                for row in history.order_by("history_date", "history_id").values(
+                    "account_id", "status", "cancel_at_period_end"
+                )
+            }
+            for account_id, row in list(states.items()):
+                if account_id in as_of:
+                    states[account_id] = as_of[account_id]
+                elif row["created_at"] > now:
+                    del states[account_id]  # it did not exist yet
+        for account_id, row in states.items():
+            raw[account_id][BILLING_STATUS] = billing_value(
                 row["status"], row["cancel_at_period_end"]
             )
+        # A request pending at `now`: made before it, and neither canceled nor completed by
+        # then (the status machine stamps both moments).
         deletion = apps.get_model("userflows", "DeletionRequest")
         asked = set(
-            deletion.objects.filter(
-                of_batch(), status="scheduled", requested_at__lt=now
-            ).values_list("account_id", flat=True)
+            deletion.objects.filter(of_batch(), requested_at__lt=now)
+            .filter(
+                Q(status__in=deletion.PENDING_STATUSES)
+                | Q(status=deletion.Status.CANCELED, canceled_at__gt=now)
+                | Q(status=deletion.Status.COMPLETED, completed_at__gt=now)
+            )
+            .values_list("account_id", flat=True)
         )
         for account_id, values in raw.items():
             values[DELETION_REQUESTED] = "yes" if account_id in asked else "no"

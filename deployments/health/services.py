@@ -9,14 +9,16 @@ to the `open_critical_tickets` task (deployments.health.proactive), one task per
 """
 
 import datetime as dt
+import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import NamedTuple
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,6 +35,7 @@ from deployments.health.models import (
 from opsplatform.errors import InvalidInput, NotFound
 from opsplatform.models import Account, Persona
 
+logger = logging.getLogger(__name__)
 H = HealthStatus
 MAX_DAYS = 365
 MAX_BATCH = 5000
@@ -164,9 +167,11 @@ def _check_batch(
     days: int,
     triggered_by: str,
     id_range: tuple[int, int] | None = None,
+    raw: dict[int, dict] | None = None,
 ) -> tuple[list[dict], list[tuple[int, str, str]], list[int]]:
     """Check one batch in one transaction: (the checks as dicts of their columns, status
-    changes, accounts needing a critical-episode ticket)."""
+    changes, accounts needing a critical-episode ticket). `raw` is the batch's measured
+    factors when they were read ahead (check_all_accounts); otherwise they are read here."""
     ids = [r.id for r in rows]
     with transaction.atomic():
         # Locks the batch's rows: a second run of the same batch waits and sees this one's.
@@ -187,7 +192,8 @@ def _check_batch(
                 "critical_ticket_id",
             )
         }
-        raw = measure(rows, now=now, days=days, id_range=id_range)
+        if raw is None:
+            raw = measure(rows, now=now, days=days, id_range=id_range)
         checks, results = [], []
         for row in rows:
             result = score(cards[row.persona_id], raw[row.id], days=days)
@@ -321,12 +327,18 @@ def check_all_accounts(
     actor=None,
     triggered_by: str | None = None,
     max_changes: int = MAX_CHANGES,
+    read_ahead: bool = True,
 ) -> dict:
     """Check every account in batches of `batch_size` (each batch one transaction with a
     fixed number of queries; memory holds one batch). Returns the counts by status, the
     accounts that changed status (the first `max_changes`, and how many in all) and the time
     taken. Safe to run twice: a second run adds a check per account and changes nothing else
-    unless the data did."""
+    unless the data did.
+
+    On PostgreSQL outside a transaction, the next batch's accounts and factors are read on a
+    second connection while this batch is scored and written (`read_ahead`): the database
+    and Python work at the same time. Only the reads of other apps' data move; each batch's
+    previous health is still read under its row lock before anything is decided."""
     days = _days(days)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise InvalidInput("batch_size must be a whole number.", field="batch_size")
@@ -339,17 +351,7 @@ def check_all_accounts(
     counts: Counter = Counter(dict.fromkeys(H.values, 0))
     changed: list[dict] = []
     changed_total = checked = batches = tickets_queued = 0
-    last_id = 0
-    while True:
-        rows = [
-            AccountRow(*values)
-            for values in Account.objects.filter(id__gt=last_id)
-            .order_by("id")
-            .values_list("id", "persona_id", "user__last_login")[:batch_size]
-        ]
-        if not rows:
-            break
-        last_id = rows[-1].id
+    for rows, raw in _measured_batches(batch_size, now=now, days=days, read_ahead=read_ahead):
         checks, changes, needs_ticket = _check_batch(
             rows,
             cards=cards,
@@ -358,6 +360,7 @@ def check_all_accounts(
             triggered_by=by,
             # Every account with an id in the range is in this batch (ordered by id).
             id_range=(rows[0].id, rows[-1].id),
+            raw=raw,
         )
         batches += 1
         checked += len(checks)
@@ -379,6 +382,55 @@ def check_all_accounts(
         "days": days,
         "checked_at": now,
     }
+
+
+def _batch_rows(after_id: int, batch_size: int) -> list[AccountRow]:
+    return [
+        AccountRow(*values)
+        for values in Account.objects.filter(id__gt=after_id)
+        .order_by("id")
+        .values_list("id", "persona_id", "user__last_login")[:batch_size]
+    ]
+
+
+def _read_batch(after_id: int, batch_size: int, *, now: dt.datetime, days: int):
+    """The accounts after `after_id` (one batch, by id) and their measured factors."""
+    rows = _batch_rows(after_id, batch_size)
+    if not rows:
+        return rows, {}
+    return rows, measure(rows, now=now, days=days, id_range=(rows[0].id, rows[-1].id))
+
+
+def _measured_batches(batch_size: int, *, now: dt.datetime, days: int, read_ahead: bool):
+    """Yield (rows, raw factors) per batch of accounts in id order. With read-ahead the next
+    batch is read by a worker thread (its own database connection, closed at the end) while
+    the caller works on the current one. A second connection only sees committed data, so
+    read-ahead is used on PostgreSQL outside any transaction (not inside a test's)."""
+    ahead = read_ahead and connection.vendor == "postgresql" and not connection.in_atomic_block
+    if not ahead:
+        last_id = 0
+        while rows := _batch_rows(last_id, batch_size):
+            last_id = rows[-1].id
+            yield rows, None  # measured inside the batch's transaction
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-read-ahead") as pool:
+        try:
+            future = pool.submit(_read_batch, 0, batch_size, now=now, days=days)
+            while True:
+                rows, raw = future.result()
+                if not rows:
+                    break
+                future = pool.submit(_read_batch, rows[-1].id, batch_size, now=now, days=days)
+                yield rows, raw
+            future = None
+        finally:
+            if future is not None:
+                future.cancel()
+                try:
+                    future.result()
+                except Exception:  # the error being raised in the caller is the one to report
+                    logger.debug("read-ahead batch abandoned", exc_info=True)
+            pool.submit(connections.close_all).result()
 
 
 def queue_check_all(*, days: int = 30, batch_size: int = 500, actor=None) -> str:
