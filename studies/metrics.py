@@ -35,6 +35,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import ExpressionWrapper
 from django.db.models.functions import Greatest, Least
+from psycopg.types.numeric import IntLoader
 
 from deployments.health.models import AccountHealthCheck
 from deployments.selectors import COMPLETED_EVENT as ONBOARDING_COMPLETED
@@ -305,12 +306,15 @@ class Revenue:
             for account_id in ids:
                 del self.approximate[account_id]
 
-    def _items(self):
-        """(persona id, comparison -1/0/1, rate item or None) per account with revenue; a
-        rate item is (approximate rate, its error bound, num, den, account id) with num/den
-        the exact rate as integers, or None while the account is approximate."""
+    def _items(self, only: set[int] | None = None):
+        """(persona id, comparison -1/0/1, rate item or None, account id) per account with
+        revenue (or per account of `only`); a rate item is (approximate rate, its error bound,
+        num, den, account id) with num/den the exact rate as integers, or None while the
+        account is approximate."""
         items = []
-        for account_id, (persona_id, cn, cd, pn, pd) in self.accounts.items():
+        append = items.append
+        exact = self.accounts.items() if only is None else _pick(self.accounts, only)
+        for account_id, (persona_id, cn, cd, pn, pd) in exact:
             if cn == 0 and pn == 0:
                 continue  # no revenue in either period: not counted
             now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
@@ -318,10 +322,11 @@ class Revenue:
             if pn > 0:
                 r = (now - before) / before  # the nearest double, within half an ulp
                 rate = (r, abs(r) * 2.0**-52, now - before, before, account_id)
-            items.append((persona_id, (now > before) - (now < before), rate))
-        for account_id, (persona_id, comparison, r, bound, num, den) in self.approximate.items():
+            append((persona_id, (now > before) - (now < before), rate, account_id))
+        approximate = self.approximate.items() if only is None else _pick(self.approximate, only)
+        for account_id, (persona_id, comparison, r, bound, num, den) in approximate:
             rate = None if r is None else (r, bound, num, den, account_id)
-            items.append((persona_id, comparison, rate))
+            append((persona_id, comparison, rate, account_id))
         return items
 
     def growth(self, persona_id: int | None = None) -> dict:
@@ -333,21 +338,32 @@ class Revenue:
 
     def _growths(self) -> dict[int | None, dict]:
         """Every group's figures at once, so the accounts that decide a call or a median are
-        settled together (one query; a second only if settling moved a median's window)."""
+        settled together, in one query.
+
+        The middle exact rate(s) of a group lie in its window (see `_window`) whatever the
+        approximate rates settle to, so the windows found before settling stay valid after:
+        the settled accounts replace their items and every figure is then exact."""
+        groups: dict[int | None, list] = defaultdict(list)
+        rates: dict[int | None, list] = defaultdict(list)
+        everyone, all_rates = groups[None], rates[None]
+        for item in self._items():
+            everyone.append(item)
+            groups[item[0]].append(item)
+            if item[2] is not None:
+                all_rates.append(item[2])
+                rates[item[0]].append(item[2])
+        windows = {key: _window(group) for key, group in rates.items() if group}
+        # The calls the doubles could not make, and the rates that could be a median.
         pending = {i for i, entry in self.approximate.items() if entry[1] is None}
-        while True:
-            groups: dict[int | None, list] = defaultdict(list)
-            for item in self._items():
-                groups[None].append(item)
-                groups[item[0]].append(item)
-            rates = {key: [rate for _, _, rate in group if rate] for key, group in groups.items()}
-            windows = {key: _window(group) for key, group in rates.items() if group}
-            for key, window in windows.items():
-                pending |= _median_deciders(rates[key], window)
-            if not pending:
-                break
-            self._settle(pending)
-            pending = set()
+        for key, window in windows.items():
+            pending |= _median_deciders(rates[key], window)
+        self._settle(pending)
+        if pending:
+            settled = {item[3]: item for item in self._items(only=pending)}
+            for key, group in groups.items():
+                groups[key] = [settled.get(item[3], item) for item in group]
+            for key, group in rates.items():
+                rates[key] = [settled[rate[4]][2] if rate[4] in settled else rate for rate in group]
         return {
             key: self._figures(key, group, _median(rates[key], windows.get(key)))
             for key, group in groups.items()
@@ -356,7 +372,7 @@ class Revenue:
     def _figures(self, persona_id, items, median=None) -> dict:
         revenue, previous = self.totals(persona_id)
         counts = {-1: 0, 0: 0, 1: 0}
-        for _, comparison, _ in items:
+        for _, comparison, _, _ in items:
             counts[comparison] += 1
         return {
             "revenue": money(revenue),
@@ -369,6 +385,10 @@ class Revenue:
         }
 
 
+def _pick(entries: dict, keys: set) -> list[tuple]:
+    return [(key, entries[key]) for key in keys if key in entries]
+
+
 def _middle(rates: list[tuple]) -> tuple[int, ...]:
     middle = len(rates) // 2
     return (middle,) if len(rates) % 2 else (middle - 1, middle)
@@ -377,10 +397,13 @@ def _middle(rates: list[tuple]) -> tuple[int, ...]:
 def _window(rates: list[tuple]) -> tuple[float, float]:
     """Where the middle exact rate(s) can be: every exact rate is within the largest error
     bound B of its double, so the middle ones are within B of the middle doubles."""
-    doubles = sorted([item[0] for item in rates])
-    widest = max([item[1] for item in rates])
+    doubles = sorted(map(_RATE, rates))
+    widest = max(map(_BOUND, rates))
     middle = _middle(rates)
     return doubles[middle[0]] - widest, doubles[middle[-1]] + widest
+
+
+_RATE, _BOUND = itemgetter(0), itemgetter(1)
 
 
 def _median_deciders(rates: list[tuple], window: tuple[float, float]) -> set[int]:
@@ -400,8 +423,13 @@ def _median(rates: list[tuple], window: tuple[float, float] | None) -> float | N
     if not rates:
         return None
     low, high = window
-    candidates = [item for item in rates if item[0] + item[1] >= low and item[0] - item[1] <= high]
-    below = sum(1 for r, bound, *_ in rates if r + bound < low)
+    candidates, below = [], 0
+    for item in rates:
+        r, bound = item[0], item[1]
+        if r + bound < low:
+            below += 1
+        elif r - bound <= high:
+            candidates.append(item)
     ordered = sorted(candidates, key=lambda item: Fraction(item[2], item[3]))
     picked = [ordered[k - below] for k in _middle(rates)]
     if len(picked) == 1:
@@ -529,27 +557,29 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
     }
     revenue = Revenue()
     with transaction.atomic(), connection.cursor() as cursor:
-        # Both grouping sets hash in memory in one pass instead of sorting to disk.
-        cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        # Both grouping sets hash in memory in one pass instead of sorting to disk; the scan,
+        # join and sort under them run in parallel workers (grouping sets cannot be split,
+        # the rows below them can; the default tuple cost kept them in one process); the
+        # plan is too short-lived for JIT compilation to pay off.
+        cursor.execute(
+            f"SET LOCAL work_mem = '{PG_WORK_MEM}'; SET LOCAL parallel_tuple_cost = 0.01; "
+            "SET LOCAL jit = off"
+        )
+        # The numeric columns are sums of integers: read them as ints, not Decimals.
+        cursor.cursor.adapters.register_loader("numeric", IntLoader)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    approximate = revenue.approximate
     for row in rows:
         grouping, account_id, persona_id, group_length, n, shortest, longest = row[:7]
-        current_sum, previous_sum, current_approx, previous_approx = row[7:]
+        current_sum, previous_sum = row[7], row[8]
         if grouping:  # a (persona, length) total
-            revenue.add_total(persona_id, int(group_length), int(current_sum), int(previous_sum))
+            revenue.add_total(persona_id, group_length, current_sum, previous_sum)
         elif shortest == longest:  # one length: the integer sums are exact
-            revenue.add(
-                account_id,
-                persona_id,
-                int(shortest),
-                int(current_sum),
-                int(previous_sum),
-                totals=False,
-            )
+            revenue.add(account_id, persona_id, shortest, current_sum, previous_sum, totals=False)
         elif current_sum or previous_sum:
-            revenue.approximate[account_id] = _approximate(
-                persona_id, n, current_sum, previous_sum, current_approx, previous_approx
+            approximate[account_id] = _approximate(
+                persona_id, n, current_sum, previous_sum, row[9], row[10]
             )
 
     def settle(account_ids):
