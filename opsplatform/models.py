@@ -11,6 +11,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from opsplatform import timezones
+
 
 class Persona(models.Model):
     """A kind of customer; the four slugs are ensured after every migrate
@@ -48,6 +50,13 @@ class Account(models.Model):
     persona = models.ForeignKey(Persona, on_delete=models.PROTECT, related_name="accounts")
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.STARTER)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code")
+    # The customer's time zone (IANA name): their pages and emails show dates in it.
+    time_zone = models.CharField(
+        max_length=64,
+        default=timezones.default_name,
+        validators=[timezones.validate],
+        help_text="IANA name, e.g. America/Los_Angeles; pages and emails show dates in it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     history = HistoricalRecords()
 
