@@ -151,11 +151,17 @@ class Deployment(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["live"], condition=Q(live=True), name="deployment_one_live"
+                fields=["live"],
+                condition=Q(live=True),
+                name="deployment_one_live",
+                violation_error_message=(
+                    "Another deployment is already live; only one can be at a time."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(current_percentage__gte=0) & Q(current_percentage__lte=100),
                 name="deployment_percentage_0_100",
+                violation_error_message="The current percentage must be between 0 and 100.",
             ),
         ]
         indexes = [models.Index(fields=["status", "created_at"])]
@@ -277,6 +283,7 @@ class OnboardingVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(rollout_percentage__gte=0) & Q(rollout_percentage__lte=100),
                 name="onboarding_share_0_100",
+                violation_error_message="The rollout percentage must be between 0 and 100.",
             )
         ]
 

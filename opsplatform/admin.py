@@ -71,8 +71,9 @@ class AccountAdmin(HistoryAdmin):
     # read-only fields are left out of the form, so a tampered POST cannot set them. Accounts
     # are created by `create_account` (which also starts the subscription), the plan follows
     # billing, and other edits go through `services.update_account`, which checks permission.
-    fields = ["user", "name", "persona", "country", "plan", "created_at"]
-    readonly_fields = ["user", "plan", "created_at"]
+    # The time zone is the customer's own choice (their profile): shown, not edited.
+    fields = ["user", "name", "persona", "country", "time_zone", "plan", "created_at"]
+    readonly_fields = ["user", "time_zone", "plan", "created_at"]
     date_hierarchy = "created_at"
     show_full_result_count = False
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
 from ninja.pagination import paginate
 from ninja.responses import Status
-from pydantic import StringConstraints, model_validator
+from pydantic import StringConstraints, field_validator, model_validator
 
-from opsplatform import selectors, services
+from opsplatform import selectors, services, timezones
 from opsplatform.models import Campaign
 from opsplatform.schemas import (
     MAX_ID,
@@ -43,18 +43,42 @@ class AccountOut(Schema):
 class MeOut(Schema):
     username: str
     email: str
+    first_name: str
+    last_name: str
+    time_zone: str = Field(description="IANA name; the customer's pages and emails use it")
     is_staff: bool
     account: AccountOut | None
     permissions: list[str]
 
 
-@router.get("/me", response=responses({200: MeOut}), summary="The caller and their account")
-def me(request):
-    user = request.user
+ProfileName = Annotated[str, StringConstraints(max_length=150), NoNul]
+
+
+class ProfileIn(Input):
+    """The fields to change; those left out stay as they are."""
+
+    first_name: ProfileName | None = None
+    last_name: ProfileName | None = None
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul] | None = Field(
+        None, description="IANA name, e.g. America/Los_Angeles"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def known_zone(cls, value):
+        if value is not None and not timezones.is_valid(value):
+            raise ValueError(timezones.MESSAGE)
+        return value
+
+
+def _me(user) -> dict:
     account = account_of(user)
     return {
         "username": user.get_username(),
         "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "time_zone": timezones.zone_of(user).key,
         "is_staff": is_staff(user),
         "account": None
         if account is None
@@ -67,6 +91,27 @@ def me(request):
         },
         "permissions": sorted(user.get_all_permissions()) if is_staff(user) else [],
     }
+
+
+@router.get("/me", response=responses({200: MeOut}), summary="The caller and their account")
+def me(request):
+    return _me(request.user)
+
+
+@router.patch("/me", response=responses({200: MeOut}), summary="Change the caller's profile")
+def update_me(request, payload: ProfileIn):
+    """A customer's name and time zone (the profile page's fields). Staff change theirs in
+    the admin: 403 here."""
+    require_account(request.user)
+    user = request.user
+    services.update_profile(
+        user=user,
+        first_name=user.first_name if payload.first_name is None else payload.first_name,
+        last_name=user.last_name if payload.last_name is None else payload.last_name,
+        time_zone=payload.time_zone,
+        actor=user,
+    )
+    return _me(user)
 
 
 # --- events -----------------------------------------------------------------------------------

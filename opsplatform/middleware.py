@@ -9,8 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from opsplatform import timezones
 from opsplatform.errors import DomainError, Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
@@ -115,3 +117,24 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
 @functools.cache
 def _admin_prefix() -> str:
     return reverse("admin:index")
+
+
+class UserTimeZoneMiddleware:
+    """Pages show dates in the signed-in customer's time zone (their profile's choice; staff
+    and visitors see settings.TIME_ZONE). Goes after AuthenticationMiddleware. The account is
+    read through `tenancy.account_of`, which caches it on the user, so customer pages (which
+    read it anyway) cost no extra query; staff pages cost none either."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not is_api_path(request):
+            timezone.activate(timezones.zone_of(user))
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

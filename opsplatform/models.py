@@ -11,6 +11,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from opsplatform import timezones
+
 
 class Persona(models.Model):
     """A kind of customer; the four slugs are ensured after every migrate
@@ -48,6 +50,13 @@ class Account(models.Model):
     persona = models.ForeignKey(Persona, on_delete=models.PROTECT, related_name="accounts")
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.STARTER)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code")
+    # The customer's time zone (IANA name): their pages and emails show dates in it.
+    time_zone = models.CharField(
+        max_length=64,
+        default=timezones.default_name,
+        validators=[timezones.validate],
+        help_text="IANA name, e.g. America/Los_Angeles; pages and emails show dates in it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     history = HistoricalRecords()
 
@@ -70,7 +79,11 @@ class Sponsor(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="sponsor_unique_per_account")
+            models.UniqueConstraint(
+                fields=["account", "name"],
+                name="sponsor_unique_per_account",
+                violation_error_message="This account already has a sponsor with this name.",
+            )
         ]
 
     def __str__(self):
@@ -109,10 +122,14 @@ class Campaign(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(ends_on__gte=F("starts_on")), name="campaign_ends_after_start"
+                condition=Q(ends_on__gte=F("starts_on")),
+                name="campaign_ends_after_start",
+                violation_error_message="The end date must be on or after the start date.",
             ),
             models.CheckConstraint(
-                condition=Q(deal_value__gte=0), name="campaign_deal_value_gte_0"
+                condition=Q(deal_value__gte=0),
+                name="campaign_deal_value_gte_0",
+                violation_error_message="The deal value cannot be negative.",
             ),
         ]
 
@@ -134,12 +151,20 @@ class CampaignMetric(models.Model):
     class Meta:
         ordering = ["campaign_id", "date"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "date"], name="metric_unique_per_day"),
-            models.CheckConstraint(
-                condition=Q(clicks__lte=F("impressions")), name="metric_clicks_lte_impressions"
+            models.UniqueConstraint(
+                fields=["campaign", "date"],
+                name="metric_unique_per_day",
+                violation_error_message="This campaign already has metrics for this day.",
             ),
             models.CheckConstraint(
-                condition=Q(revenue__gte=0) & Q(spend__gte=0), name="metric_money_gte_0"
+                condition=Q(clicks__lte=F("impressions")),
+                name="metric_clicks_lte_impressions",
+                violation_error_message="Clicks cannot be more than impressions.",
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue__gte=0) & Q(spend__gte=0),
+                name="metric_money_gte_0",
+                violation_error_message="Revenue and spend cannot be negative.",
             ),
         ]
         indexes = [models.Index(fields=["date"])]
@@ -162,7 +187,11 @@ class UsageEvent(models.Model):
         ordering = ["-occurred_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "idempotency_key"], name="usage_event_unique_key"
+                fields=["account", "idempotency_key"],
+                name="usage_event_unique_key",
+                violation_error_message=(
+                    "This account already has an event with this idempotency key."
+                ),
             )
         ]
         indexes = [models.Index(fields=["account", "occurred_at"])]

@@ -26,6 +26,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, Concat
 
+from opsplatform import timezones
 from opsplatform.exports import (
     ExportType,
     csv_text_sql,
@@ -229,6 +230,7 @@ EXPORT_TYPES = export_types(
             ("persona", "persona__slug"),
             ("plan", "plan"),
             ("country", "country"),
+            ("time_zone", "time_zone"),
             ("created_at", "created_at"),
             ("last_login", "user__last_login"),
         ],
@@ -415,14 +417,16 @@ def _anonymize_campaigns(account: Account, actor) -> list[ErasureResult]:
 
 def _anonymize_account(account: Account, actor) -> int:
     pseudonym = f"Deleted account {account.pk}"
+    # The time zone hints where the customer lives: back to the site's default.
+    zone = timezones.default_name()
     scrubbed = Account.history.filter(id=account.pk).update(
-        name=pseudonym, history_change_reason=None
+        name=pseudonym, time_zone=zone, history_change_reason=None
     )
-    if account.name != pseudonym:
-        account.name = pseudonym
+    if account.name != pseudonym or account.time_zone != zone:
+        account.name, account.time_zone = pseudonym, zone
         account._history_user = actor
         account._change_reason = ERASED_CHANGE_REASON
-        account.save(update_fields=["name"])
+        account.save(update_fields=["name", "time_zone"])
     return scrubbed + 1
 
 
@@ -455,7 +459,7 @@ PERSONAL_DATA = [
     },
     {
         "model": "opsplatform.Account",
-        "fields": ["name", "country", "user"],
+        "fields": ["name", "country", "time_zone", "user"],
         "purpose": "Provide the service to the customer; tax country for billing",
         "legal_basis": "Contract (Art. 6(1)(b))",
         "retention": "Until the account is deleted (erased on deletion)",

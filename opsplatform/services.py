@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from opsplatform import selectors, telemetry, validation
+from opsplatform import selectors, telemetry, timezones, validation
 from opsplatform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from opsplatform.models import (
     Account,
@@ -567,8 +567,13 @@ def sign_out_other_sessions(*, user, keep_session_key: str | None) -> int:
 
 
 @transaction.atomic
-def update_profile(*, user, first_name: str, last_name: str) -> None:
-    """The customer's name as shown on their pages and in emails."""
+def update_profile(
+    *, user, first_name: str, last_name: str, time_zone: str | None = None, actor=None
+) -> None:
+    """The customer's name as shown on their pages and in emails, and the time zone their
+    dates are shown in (an IANA name; None leaves it as it is)."""
+    if time_zone is not None:
+        set_time_zone(user=user, time_zone=time_zone, actor=actor or user)
     User = get_user_model()
     locked = User.objects.select_for_update().get(pk=user.pk)
     locked.first_name = validation.clean_text(
@@ -580,6 +585,23 @@ def update_profile(*, user, first_name: str, last_name: str) -> None:
     locked.full_clean()
     locked.save(update_fields=["first_name", "last_name"])
     user.first_name, user.last_name = locked.first_name, locked.last_name
+
+
+@transaction.atomic
+def set_time_zone(*, user, time_zone: str, actor) -> None:
+    """Store the customer's time zone on their account (one sign-in per account)."""
+    if not timezones.is_valid(time_zone):
+        raise InvalidInput(timezones.MESSAGE, field="time_zone")
+    account = account_of(user)
+    if account is None:
+        raise InvalidInput("Only a customer account has a time zone.", field="time_zone")
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    if locked.time_zone != time_zone:
+        locked.time_zone = time_zone
+        locked._history_user = actor
+        locked.full_clean()
+        locked.save(update_fields=["time_zone"])
+    account.time_zone = time_zone
 
 
 def _email_taken(email: str, *, except_user_id: int) -> bool:
@@ -621,18 +643,19 @@ def request_email_change(*, user, new_email: str, password: str) -> str:
     token = email_change_token(user=user, new_email=new_email)
     link = settings.SITE_URL + reverse("email_change_confirm", args=[token])
     context = {"user": user, "new_email": new_email, "link": link, "site_url": settings.SITE_URL}
-    messages = [
-        EmailMessage(
-            subject="Confirm your new email address",
-            body=render_to_string("account/email/email_change_confirm.txt", context),
-            to=[new_email],
-        ),
-        EmailMessage(
-            subject="Your email address is about to change",
-            body=render_to_string("account/email/email_change_notice.txt", context),
-            to=[user.email],
-        ),
-    ]
+    with timezones.for_user(user):
+        messages = [
+            EmailMessage(
+                subject="Confirm your new email address",
+                body=render_to_string("account/email/email_change_confirm.txt", context),
+                to=[new_email],
+            ),
+            EmailMessage(
+                subject="Your email address is about to change",
+                body=render_to_string("account/email/email_change_notice.txt", context),
+                to=[user.email],
+            ),
+        ]
     transaction.on_commit(lambda: [m.send() for m in messages])
     return token
 

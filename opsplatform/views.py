@@ -24,7 +24,7 @@ from opsplatform import selectors, services, telemetry, throttling
 from opsplatform.charts import line_chart
 from opsplatform.errors import DomainError
 from opsplatform.exports import money, ratio
-from opsplatform.forms import EmailChangeForm, ProfileForm
+from opsplatform.forms import EmailChangeForm, PasswordResetForm, ProfileForm
 from opsplatform.middleware import server_error_response
 from opsplatform.models import Heartbeat
 from opsplatform.pages import customer_page, customer_page_view
@@ -155,6 +155,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     address (429 page) and mails per address (quietly: the answer must not differ)."""
 
     template_name = "registration/password_reset_form.html"
+    form_class = PasswordResetForm
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
     success_url = reverse_lazy("password_reset_done")
@@ -212,16 +213,25 @@ def password_change_done(request, account):
 @never_cache
 @customer_page
 def profile(request, account):
-    """Name and email; links to change the password and the email address."""
+    """Name, email and time zone; links to change the password and the email address."""
     form = ProfileForm(
         request.POST or None,
-        initial={"first_name": request.user.first_name, "last_name": request.user.last_name},
+        initial={
+            "first_name": request.user.first_name,
+            "last_name": request.user.last_name,
+            "time_zone": account.time_zone,
+        },
     )
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.update_profile(user=request.user, **form.cleaned_data)
+                services.update_profile(
+                    user=request.user,
+                    first_name=form.cleaned_data["first_name"],
+                    last_name=form.cleaned_data["last_name"],
+                    time_zone=form.cleaned_data["time_zone"] or None,
+                )
             except DomainError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
                 status = exc.status_code

@@ -87,7 +87,10 @@ class ScoringModel(models.Model):
         ordering = ["-version"]
         constraints = [
             models.UniqueConstraint(
-                fields=["active"], condition=Q(active=True), name="scoring_one_active_model"
+                fields=["active"],
+                condition=Q(active=True),
+                name="scoring_one_active_model",
+                violation_error_message="Another model version is already active; only one can be.",
             )
         ]
 
@@ -222,11 +225,14 @@ class Outcome(models.Model):
         ordering = ["-measured_on", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["feature", "measured_on"], name="scoring_one_outcome_per_day"
+                fields=["feature", "measured_on"],
+                name="scoring_one_outcome_per_day",
+                violation_error_message="This feature already has an outcome measured on this day.",
             ),
             models.CheckConstraint(
                 condition=Q(adoption_rate__gte=0) & Q(adoption_rate__lte=1),
                 name="scoring_adoption_0_1",
+                violation_error_message="The adoption rate must be between 0 and 1.",
             ),
         ]
 

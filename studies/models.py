@@ -85,6 +85,7 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=models.Q(period_end__gte=models.F("period_start")),
                 name="study_period_ends_after_start",
+                violation_error_message="The period end must be on or after the period start.",
             )
         ]
 

@@ -171,15 +171,20 @@ class Ticket(models.Model):
             models.CheckConstraint(
                 condition=Q(escalation_level__gte=1) & Q(escalation_level__lte=MAX_LEVEL),
                 name="ticket_level_1_to_4",
+                violation_error_message=f"The escalation level must be between 1 and {MAX_LEVEL}.",
             ),
             models.CheckConstraint(
                 condition=Q(account__isnull=False) | ~Q(requester_email=""),
                 name="ticket_has_requester",
+                violation_error_message=(
+                    "A ticket needs a requester: choose an account or enter the requester's email."
+                ),
             ),
             models.UniqueConstraint(
                 fields=["account", "chat_session_id"],
                 condition=~Q(chat_session_id=""),
                 name="ticket_unique_chat_session",
+                violation_error_message="This account already has a ticket for this chat session.",
             ),
         ]
 
@@ -282,10 +287,12 @@ class TicketMessage(models.Model):
                 fields=["message_id"],
                 condition=~Q(message_id=""),
                 name="ticket_message_unique_message_id",
+                violation_error_message="Another message already has this email Message-ID.",
             ),
             models.CheckConstraint(
                 condition=Q(internal=False) | ~Q(author_kind="requester"),
                 name="ticket_message_requester_never_internal",
+                violation_error_message="A message from the requester cannot be an internal note.",
             ),
         ]
 
@@ -321,7 +328,11 @@ class Escalation(models.Model):
         indexes = [models.Index(fields=["automatic", "notified_at"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(to_level__gt=F("from_level")), name="escalation_upward_only"
+                condition=Q(to_level__gt=F("from_level")),
+                name="escalation_upward_only",
+                violation_error_message=(
+                    "An escalation must go to a higher level than the one it comes from."
+                ),
             ),
         ]
 
@@ -345,7 +356,9 @@ class CSATRating(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(rating__gte=1) & Q(rating__lte=5), name="csat_rating_1_to_5"
+                condition=Q(rating__gte=1) & Q(rating__lte=5),
+                name="csat_rating_1_to_5",
+                violation_error_message="The rating must be between 1 and 5.",
             ),
         ]
 
@@ -391,6 +404,7 @@ class HeldEmail(models.Model):
                 fields=["message_id"],
                 condition=~Q(message_id=""),
                 name="held_email_unique_message_id",
+                violation_error_message="An email with this Message-ID is already held.",
             ),
         ]
 

@@ -14,9 +14,9 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Count
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from opsplatform import telemetry
+from opsplatform import telemetry, timezones
 from support.models import Escalation, Ticket, TicketMessage
 
 logger = logging.getLogger(__name__)
@@ -238,6 +238,13 @@ def _first_inbound_id(ticket: Ticket) -> str:
     )
 
 
+def requester_time(ticket: Ticket, value) -> str:
+    """A moment as the requester reads it: in their account's time zone (the site's for an
+    email-only requester), with the zone's abbreviation."""
+    with timezones.for_account(ticket.account):
+        return dateformat.format(timezone.localtime(value), "M j, Y, H:i T")
+
+
 def _send_to_requester(ticket: Ticket, *, to: str, subject: str, body: str) -> None:
     """An automatic message to the requester, threaded with their first email and marked
     Auto-Submitted so their auto-responder does not answer it (RFC 3834)."""
@@ -274,8 +281,9 @@ def send_acknowledgement(*, ticket_id: int) -> bool:
             to=to,
             subject=f"[{ticket.reference}] We received your request: {ticket.subject}",
             body=(
-                f"Thanks for contacting us. Your request is {ticket.reference}; an agent will "
-                "answer you by email."
+                f"Thanks for contacting us. We received your request on "
+                f"{requester_time(ticket, ticket.created_at)}; it is {ticket.reference} and "
+                "an agent will answer you by email."
             ),
         )
         Ticket.objects.filter(pk=ticket.pk).update(acknowledged_at=timezone.now())

@@ -5,15 +5,38 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
+
+from opsplatform import timezones
+from opsplatform.models import Account
 
 
-def build(template: str, *, to: str, subject: str, context: dict) -> EmailMessage | None:
+def build(
+    template: str, *, to: str, subject: str, context: dict, time_zone: str | None = None
+) -> EmailMessage | None:
+    """The mail rendered in the customer's time zone: `time_zone` when given (an account about
+    to be erased), else the zone of the account in the context (`account`, or the account of
+    the invoice, subscription or deletion it names)."""
     if not to:
         return None
-    body = render_to_string(
-        f"userflows/email/{template}.txt", {**context, "site_url": settings.SITE_URL}
-    )
+    if time_zone is None:
+        account = _account_in(context)
+        time_zone = account.time_zone if account is not None else None
+    with timezone.override(timezones.zone(time_zone)):
+        body = render_to_string(
+            f"userflows/email/{template}.txt", {**context, "site_url": settings.SITE_URL}
+        )
     return EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+
+
+def _account_in(context: dict) -> Account | None:
+    if isinstance(context.get("account"), Account):
+        return context["account"]
+    for value in context.values():
+        account = getattr(value, "account", None)
+        if isinstance(account, Account):
+            return account
+    return None
 
 
 def receipt(invoice) -> EmailMessage | None:

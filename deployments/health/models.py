@@ -129,6 +129,7 @@ class Scorecard(models.Model):
             models.CheckConstraint(
                 condition=Q(at_risk_min__lt=models.F("healthy_min")),
                 name="health_scorecard_bands_rise",
+                violation_error_message="The at-risk band must start below the healthy band.",
             )
         ]
 
@@ -166,8 +167,16 @@ class ScorecardFactor(models.Model):
     class Meta:
         ordering = ["scorecard_id", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["scorecard", "name"], name="health_factor_once"),
-            models.CheckConstraint(condition=Q(weight__gte=0), name="health_factor_weight_gte_0"),
+            models.UniqueConstraint(
+                fields=["scorecard", "name"],
+                name="health_factor_once",
+                violation_error_message="This scorecard already has this factor.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight__gte=0),
+                name="health_factor_weight_gte_0",
+                violation_error_message="The weight cannot be negative.",
+            ),
         ]
 
     def __str__(self):

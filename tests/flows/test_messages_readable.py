@@ -58,6 +58,7 @@ BAD_POSTS = [
     ("/account/delete/", {"confirm": "delete"}),
     ("/account/delete/", {"confirm": "DELETE", "immediate": "on", "password": "wrong"}),
     ("/account/profile/", {"first_name": "x" * 200, "last_name": ""}),
+    ("/account/profile/", {"first_name": "", "last_name": "", "time_zone": "Mars/Olympus_Mons"}),
     ("/account/email/", {"email": "not-an-address", "password": ""}),
     ("/account/email/", {"email": "fresh@example.test", "password": "wrong"}),
     (

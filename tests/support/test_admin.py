@@ -487,3 +487,19 @@ def test_sidebar_lists_only_what_the_agent_may_see(desk):
     assert reverse("admin:support_ticket_dashboard") in page
     assert reverse("admin:userflows_deletioncertificate_changelist") not in page
     assert reverse("admin:auth_user_changelist") not in page
+
+
+def test_add_without_a_requester_is_refused_in_words(desk):
+    response = desk.post(
+        reverse("admin:support_ticket_add"),
+        add_data(subject="Phoned in", priority="normal", requester_email="", account=""),
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "A ticket needs a requester: choose an account or enter the requester&#x27;s email." in page
+    )
+    assert "ticket_has_requester" not in page
+    assert "is violated" not in page
+    assert not Ticket.objects.filter(subject="Phoned in").exists()

@@ -121,7 +121,7 @@ def test_every_types_header_is_as_wide_as_its_rows(sample_account):
         "campaigns": 9,
         "analytics": 8,
         "reports": 12,
-        "account": 11,
+        "account": 12,  # time_zone joined the profile
         "usage_events": 6,
         "tickets": 10,
         "ticket_attachments": 7,

@@ -190,7 +190,7 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
         return deletion
     telemetry.TASKS_RUN.labels("execute_deletion").inc()
     account = deletion.account
-    farewell_to = account.user.email
+    farewell_to, farewell_zone = account.user.email, account.time_zone
     try:
         # Never erase a staff login, whoever scheduled it and however the owner changed.
         core_services.require_customer_owner(account)
@@ -268,6 +268,7 @@ def execute_deletion(*, deletion_id: int, actor=None) -> DeletionRequest | None:
                 to=farewell_to,
                 subject="Your account has been deleted",
                 context={"certificate": certificate},
+                time_zone=farewell_zone,
             )
         ]
     )
