@@ -1,0 +1,110 @@
+import json
+
+import pytest
+
+from checkpoints import notifications, services
+from tests.checkpoints.conftest import kpi, open_ticket, solo_accounts, tomorrow
+from tests.factories import staff_in
+
+
+class _Response:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n):
+        return b"ok"
+
+
+@pytest.fixture
+def posted(monkeypatch):
+    sent = []
+
+    def fake_urlopen(request, timeout):
+        sent.append((request.full_url, json.loads(request.data)))
+        return _Response()
+
+    monkeypatch.setattr(notifications.urllib.request, "urlopen", fake_urlopen)
+    return sent
+
+
+def test_failed_checkpoint_posts_webhook_and_pages_then_resolves(db, settings, posted):
+    settings.CHECKPOINTS_WEBHOOK_URL = "https://hooks.example.test/T1"
+    settings.PAGERDUTY_ROUTING_KEY = "R0UTING"
+    definition = kpi(severity="critical")
+    (account,) = solo_accounts(1)
+    open_ticket(account)
+    failed = services.run_checkpoint("Pager", 30, as_of=tomorrow())
+    assert notifications.notify_checkpoint(checkpoint_id=failed.id) is True
+    assert notifications.notify_checkpoint(checkpoint_id=failed.id) is False  # once
+    urls = [u for u, _ in posted]
+    assert urls == ["https://hooks.example.test/T1", "https://events.pagerduty.com/v2/enqueue"]
+    assert "Scaling checkpoint 'Pager' failed." in posted[0][1]["text"]
+    event = posted[1][1]
+    assert event["event_action"] == "trigger"
+    assert event["dedup_key"] == "checkpoint-kpi-tickets-solo"
+    assert event["payload"]["severity"] == "critical"
+    assert event["routing_key"] == "R0UTING"
+
+    posted.clear()
+    definition.target = 5
+    definition.save()
+    passed = services.run_checkpoint("Calm", 30, as_of=tomorrow())
+    notifications.notify_checkpoint(checkpoint_id=passed.id)
+    assert posted == [
+        (
+            "https://events.pagerduty.com/v2/enqueue",
+            {
+                "routing_key": "R0UTING",
+                "event_action": "resolve",
+                "dedup_key": "checkpoint-kpi-tickets-solo",
+            },
+        )
+    ]
+
+
+def test_no_routing_key_no_page(db, settings, posted):
+    settings.CHECKPOINTS_WEBHOOK_URL = ""
+    settings.DEPLOYMENTS_WEBHOOK_URL = ""
+    settings.PAGERDUTY_ROUTING_KEY = ""
+    kpi(severity="critical")
+    (account,) = solo_accounts(1)
+    open_ticket(account)
+    failed = services.run_checkpoint("Quiet", 30, as_of=tomorrow())
+    assert notifications.notify_checkpoint(checkpoint_id=failed.id) is False
+    assert posted == []
+
+
+def test_checkpoint_admin_page_shows_matrix_links_and_trend(client, db):
+    kpi(severity="high")
+    (account,) = solo_accounts(1)
+    services.run_checkpoint("Before", 30, as_of=tomorrow())
+    open_ticket(account)
+    failed = services.run_checkpoint("After", 30, as_of=tomorrow())
+    client.force_login(staff_in(is_superuser=True))
+    page = client.get(f"/admin/checkpoints/checkpoint/{failed.id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="persona-matrix"' in html
+    assert 'data-status="failed"' in html and "bg-red-100" in html
+    ticket_ref = failed.escalations[0]["ticket"]
+    assert ticket_ref in html
+    assert f"/admin/support/ticket/{failed.escalations[0]['ticket_id']}/change/" in html
+    assert f"/admin/checkpoints/backlogitem/{failed.backlog_items[0]['id']}/change/" in html
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html  # the KPI trend chart
+    for url in (
+        "/admin/checkpoints/checkpoint/",
+        "/admin/checkpoints/kpidefinition/",
+        "/admin/checkpoints/backlogitem/",
+        f"/admin/checkpoints/backlogitem/{failed.backlog_items[0]['id']}/change/",
+        "/admin/checkpoints/kpidefinition/1/history/",
+        "/admin/deployments/rolloutfreeze/",
+    ):
+        assert client.get(url).status_code == 200, url
+
+
+def test_customers_cannot_open_the_admin(client, account):
+    client.force_login(account.user)
+    assert client.get("/admin/checkpoints/checkpoint/").status_code == 302
