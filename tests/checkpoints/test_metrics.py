@@ -216,3 +216,132 @@ def test_failing_monitors(db):
     first.passed = False
     first.save()
     assert metrics.compliance_failing_monitors(_run(), W)["compliance"] == Decimal("1")
+
+
+def _subscription(account, *, created, canceled=None, reason=""):
+    from userflows.models import Plan, Subscription
+
+    return Subscription.objects.create(
+        account=account,
+        plan=Plan.objects.get(code="starter"),
+        status="canceled" if canceled else "active",
+        current_period_start=created,
+        current_period_end=created + dt.timedelta(days=30),
+        canceled_at=canceled,
+        cancellation_reason=reason,
+        created_at=created,
+    )
+
+
+def test_billing_payment_failures_and_involuntary_churn(db):
+    from userflows.models import Invoice
+
+    accounts = solo_accounts(5)
+    before = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
+    subs = [_subscription(a, created=before) for a in accounts[:4]]
+    # Canceled for failed payment in October: 1 of the 4 live at the window's start.
+    subs[0].status, subs[0].canceled_at, subs[0].cancellation_reason = (
+        "canceled",
+        IN,
+        "payment_failed",
+    )
+    subs[0].save()
+    # Canceled in October by choice, and one canceled before the window: neither counts.
+    subs[1].status, subs[1].canceled_at, subs[1].cancellation_reason = (
+        "canceled",
+        IN,
+        "too_expensive",
+    )
+    subs[1].save()
+    _subscription(accounts[4], created=before, canceled=dt.datetime(2026, 9, 5, tzinfo=dt.UTC))
+    kinds = [
+        ("paid", 1, ""),  # clean
+        ("paid", 2, ""),  # paid after a retry: failed once
+        ("open", 1, "card_declined"),  # failure on record
+        ("uncollectible", 3, "card_declined"),
+        ("void", 1, "card_declined"),  # void: not counted at all
+    ]
+    for i, (status, attempts, failure) in enumerate(kinds):
+        Invoice.objects.create(
+            account=accounts[i],
+            number=f"INV-{i}",
+            description="Starter",
+            amount_due_cents=1900,
+            period_start=IN,
+            period_end=IN + dt.timedelta(days=30),
+            status=status,
+            issued_at=IN,
+            due_at=IN,
+            attempt_count=attempts,
+            last_failure=failure,
+        )
+    run = _run()
+    assert metrics.billing_payment_failure_rate(run, W)["billing"] == Decimal("0.7500")  # 3/4
+    assert metrics.billing_involuntary_churn(run, W)["billing"] == Decimal("0.2500")  # 1/4
+
+
+def test_revenue_growth_per_persona_and_total(db):
+    persona = Persona.objects.get(slug="podcast_network")
+    account = AccountFactory(persona=persona)
+    # Previous window (Aug 31 - Sep 30): 2,000 recognised; this window (October): 3,000.
+    CampaignFactory(
+        account=account,
+        starts_on=dt.date(2026, 9, 1),
+        ends_on=dt.date(2026, 9, 30),
+        deal_value=Decimal("2000.00"),
+        status="completed",
+    )
+    CampaignFactory(
+        account=account,
+        starts_on=dt.date(2026, 10, 1),
+        ends_on=dt.date(2026, 10, 30),
+        deal_value=Decimal("3000.00"),
+        status="completed",
+    )
+    run = _run()
+    assert metrics.revenue_growth(run, W)["podcast_network"] == Decimal("0.5000")
+    assert metrics.revenue_growth(run, W)["agency"] is None  # no revenue before: no data
+    assert metrics.revenue_growth_total(run, W)["revenue"] == Decimal("0.5000")
+
+
+def test_campaign_first_metrics_journey(db):
+    from opsplatform.models import Campaign
+
+    (account,) = solo_accounts(1)
+    first = CampaignFactory(account=account)
+    second = CampaignFactory(account=account)
+    CampaignFactory(account=account)  # no metrics yet: started, not finished
+    Campaign.objects.update(created_at=IN)  # Oct 10 12:00
+    # Metrics dated Oct 10 exist at Oct 11 00:00 (12 h); dated Oct 12: at Oct 13 00:00 (60 h).
+    CampaignMetricFactory(campaign=first, date=dt.date(2026, 10, 10))
+    CampaignMetricFactory(campaign=second, date=dt.date(2026, 10, 12))
+    CampaignMetricFactory(campaign=second, date=dt.date(2026, 10, 20))
+    stats = metrics.measure_journeys(_run(), W)["campaign_first_metrics"]
+    assert (stats.count, stats.succeeded, stats.success_rate) == (3, 2, Decimal("0.6667"))
+    assert (stats.p50_hours, stats.p95_hours) == (Decimal("12.00"), Decimal("60.00"))
+
+
+def test_deletion_journey_on_its_date(db):
+    from userflows.models import DeletionRequest
+
+    accounts = solo_accounts(4)
+    requested = dt.datetime(2026, 9, 12, 12, tzinfo=dt.UTC)
+    due = requested + dt.timedelta(days=29)  # Oct 11 12:00
+    cases = [
+        ("completed", due + dt.timedelta(hours=2)),  # on its date: 29 days 2 h
+        ("completed", due + dt.timedelta(days=3)),  # late: 32 days
+        ("failed", None),  # never executed
+        ("canceled", None),  # canceled: not a journey
+    ]
+    for account, (status, done) in zip(accounts, cases, strict=True):
+        DeletionRequest.objects.create(
+            account=account,
+            status=status,
+            requested_at=requested,
+            scheduled_for=due,
+            completed_at=done,
+        )
+    stats = metrics.measure_journeys(_run(), W)["deletion_executed"]
+    assert (stats.count, stats.succeeded, stats.success_rate) == (3, 1, Decimal("0.3333"))
+    assert stats.p50_hours == Decimal("698.00")  # 29 d 2 h, rank 1 of 2
+    assert stats.p95_hours == Decimal("768.00")  # 32 d, rank 2
