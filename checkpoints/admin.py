@@ -131,6 +131,20 @@ class KPIDefinitionAdmin(HistoryAdmin):
     search_fields = ["key", "name", "metric"]
     readonly_fields = ["created_at", "updated_at"]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "metric":
+            from django import forms
+            from unfold.widgets import UnfoldAdminSelectWidget
+
+            from checkpoints.metrics import REGISTRY
+
+            return forms.ChoiceField(
+                choices=[(key, f"{m.label} ({m.kind}, {m.unit})") for key, m in REGISTRY.items()],
+                widget=UnfoldAdminSelectWidget,
+                help_text="The registered metric (docs/checkpoints.md).",
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def save_model(self, request, obj, form, change):
         from django.utils import timezone
 

@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -108,3 +109,50 @@ def test_checkpoint_admin_page_shows_matrix_links_and_trend(client, db):
 def test_customers_cannot_open_the_admin(client, account):
     client.force_login(account.user)
     assert client.get("/admin/checkpoints/checkpoint/").status_code == 302
+
+
+def test_kpi_admin_edits_with_history_and_refuses_a_mismatched_metric(client, db):
+    from checkpoints.models import KPIDefinition
+
+    client.force_login(staff_in(is_superuser=True))
+    definition = kpi()
+    url = f"/admin/checkpoints/kpidefinition/{definition.id}/change/"
+    assert client.get(url).status_code == 200
+    form = {
+        "key": "tickets-solo",
+        "name": "Tickets per account (solo)",
+        "description": "",
+        "scope_kind": "persona",
+        "scope": "solo_podcaster",
+        "metric": "tickets_per_account",
+        "comparator": "<=",
+        "target": "0.75",
+        "warning_band": "0",
+        "window_days": "",
+        "severity": "high",
+        "active": "on",
+    }
+    assert client.post(url, form).status_code == 302
+    definition.refresh_from_db()
+    assert definition.target == Decimal("0.75")
+    assert definition.history.count() == 2
+    refused = client.post(url, {**form, "metric": "support_sla_attainment"})
+    assert refused.status_code == 200
+    assert "measures a function, not a persona" in refused.content.decode()
+    assert KPIDefinition.objects.get(pk=definition.pk).metric == "tickets_per_account"
+
+
+def test_freeze_admin_lifts_with_a_reason(client, db):
+    from deployments.models import RolloutFreeze
+    from deployments.services import freeze_rollouts
+
+    freeze, _ = freeze_rollouts(reason="r", checkpoint_name="cp", checkpoint_id=1, kpi_key="k")
+    user = staff_in("operations")
+    client.force_login(user)
+    url = f"/admin/deployments/rolloutfreeze/{freeze.id}/lift/"
+    assert client.get(url).status_code == 200
+    done = client.post(url, {"confirm": "yes", "reason": "Pipeline fixed"})
+    assert done.status_code == 302
+    freeze = RolloutFreeze.objects.get()
+    assert not freeze.active and freeze.lift_reason == "Pipeline fixed"
+    assert freeze.lifted_by == user
