@@ -166,7 +166,10 @@ def _sections(personas: list[str], results: list[dict], journeys: dict) -> tuple
 
 
 def _summary(results: list[dict], status: str) -> str:
-    failed = [r for r in results if r["status"] == FAILED]
+    def most_severe_first(r):
+        return (SEVERITY_RANK[r["kpi"].severity], r["kpi"].key, r["scope"])
+
+    failed = sorted((r for r in results if r["status"] == FAILED), key=most_severe_first)
     warned = [r for r in results if r["status"] == WARNING]
     no_data = sum(1 for r in results if r["status"] == NO_DATA)
     checked = len(results) - no_data
@@ -183,8 +186,7 @@ def _summary(results: list[dict], status: str) -> str:
         more = f" and {len(failed) - 6} more" if len(failed) > 6 else ""
         return (
             f"No: {len(failed)} KPI reading{'s' if len(failed) != 1 else ''} missed "
-            f"{'their' if len(failed) != 1 else 'its'} target — {shown}{more}; escalated and "
-            f"backlogged.{tail}"
+            f"{'their' if len(failed) != 1 else 'its'} target — {shown}{more}{tail}"
         )
     if status == WARNING:
         shown = ", ".join(name(r) for r in warned[:6])
@@ -255,7 +257,14 @@ def run_checkpoint(
             ]
         )
         _act(checkpoint, kpis, results, actor=actor)
-        checkpoint.save(update_fields=["escalations", "backlog_items", "pages"])
+        if status == FAILED:
+            tickets = {e["ticket"] for e in checkpoint.escalations}
+            checkpoint.summary += (
+                f" Escalated to {len(tickets)} ticket{'s' if len(tickets) != 1 else ''} and "
+                f"backlogged as {len(checkpoint.backlog_items)} item"
+                f"{'s' if len(checkpoint.backlog_items) != 1 else ''}."
+            )
+        checkpoint.save(update_fields=["summary", "escalations", "backlog_items", "pages"])
         transaction.on_commit(lambda: _enqueue_notice(checkpoint.id))
     return checkpoint
 
