@@ -40,4 +40,4 @@ class CheckpointsConfig(registry.PlatformAppConfig):
         from checkpoints.defaults import ensure_default_kpis
         from checkpoints.models import KPIDefinition
 
-        ensure_default_kpis(KPIDefinition)
+        ensure_default_kpis(KPIDefinition, KPIDefinition.history.model)

@@ -51,13 +51,36 @@ FIELDS = (
 )
 
 
-def ensure_default_kpis(model) -> int:
-    """Create the default KPIs that are missing (by key); edited ones are left alone."""
+def ensure_default_kpis(model, history_model) -> int:
+    """Create the default KPIs that are missing (by key), each with its "created" history row;
+    edited ones are left alone. Takes the models so the data migration can pass its own."""
+    from django.utils import timezone
+
     existing = set(model.objects.values_list("key", flat=True))
     rows = [
         model(**dict(zip(FIELDS, row, strict=True)))
         for row in DEFAULT_KPIS
         if row[0] not in existing
     ]
+    if not rows:
+        return 0
     model.objects.bulk_create(rows)
+    created = model.objects.filter(key__in=[r.key for r in rows])
+    kept = {f.attname for f in history_model._meta.fields}
+    now = timezone.now()
+    history_model.objects.bulk_create(
+        [
+            history_model(
+                **{
+                    f.attname: getattr(kpi, f.attname)
+                    for f in model._meta.fields
+                    if f.attname in kept
+                },
+                history_date=now,
+                history_type="+",
+                history_change_reason="default KPI",
+            )
+            for kpi in created
+        ]
+    )
     return len(rows)

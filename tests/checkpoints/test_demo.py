@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django_q.models import Schedule
@@ -33,3 +34,30 @@ def test_monthly_schedule_is_declared():
     (spec,) = SCHEDULES
     assert spec.func == "checkpoints.tasks.monthly_checkpoint"
     assert spec.schedule_type == Schedule.CRON and spec.cron == "0 5 1 * *"
+
+
+def test_monthly_task_runs_once_per_month(db, monkeypatch):
+    from django.utils import timezone
+
+    from checkpoints import tasks
+
+    KPIDefinition.objects.update(active=False)
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2026, 12, 1, 5, tzinfo=dt.UTC))
+    first = tasks.monthly_checkpoint()
+    again = tasks.monthly_checkpoint()
+    assert first == again
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.name == "monthly 2026-11"
+    assert checkpoint.triggered_by == "schedule:checkpoints.monthly"
+
+
+def test_default_kpis_are_loaded_with_history(db):
+    assert KPIDefinition.objects.count() == 25
+    seeded = KPIDefinition.objects.get(key="deployments-success")
+    assert (seeded.comparator, seeded.target, seeded.severity, seeded.reliability) == (
+        ">=",
+        Decimal("0.9000"),
+        "critical",
+        True,
+    )
+    assert seeded.history.get().history_type == "+"
