@@ -36,9 +36,16 @@ from opsplatform.validation import clean_text
 PASSED, WARNING, FAILED, NO_DATA = "passed", "warning", "failed", "no_data"
 ESCALATION_LEVEL = {Severity.HIGH: 3, Severity.CRITICAL: 4}
 TICKET_PRIORITY = {Severity.HIGH: "high", Severity.CRITICAL: "urgent"}
-# Tickets need a requester: the checkpoint writes as this system address (never emailed:
-# acknowledgements are off and its notes are system messages).
+# Tickets need a requester: the checkpoint writes as CHECKPOINTS_REQUESTER_EMAIL when set (the
+# operations team's address: it then gets the resolution notice), else as this address of the
+# reserved .invalid domain (acknowledgements are off and the notes are system messages).
 REQUESTER_EMAIL = "checkpoints@opsplatform.invalid"
+
+
+def requester_email() -> str:
+    from django.conf import settings
+
+    return getattr(settings, "CHECKPOINTS_REQUESTER_EMAIL", "") or REQUESTER_EMAIL
 SEVERITY_RANK = {Severity.LOW: 4, Severity.MEDIUM: 3, Severity.HIGH: 2, Severity.CRITICAL: 1}
 BIG_GAP = Decimal("0.25")
 CONFIDENCE = {"low": "0.5", "medium": "0.6", "high": "0.8", "critical": "0.9"}
@@ -390,7 +397,7 @@ def _escalate(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) ->
             channel="api",
             priority=TICKET_PRIORITY[kpi.severity],
             tags=["checkpoint", kpi.key],
-            requester_email=REQUESTER_EMAIL,
+            requester_email=requester_email(),
             requester_name="Scaling checkpoints",
             actor=actor,
             author_kind="system",
