@@ -304,3 +304,14 @@ def test_list_checkpoints_filters_by_status(db):
     assert list(services.list_checkpoints(status="failed")) == [failed]
     assert list(services.list_checkpoints(status="passed")) == [passed]
     assert list(services.list_checkpoints()) == [failed, passed]
+
+
+def test_escalation_requester_is_the_configured_team_address(db, settings):
+    settings.CHECKPOINTS_REQUESTER_EMAIL = "ops-team@example.test"
+    kpi(severity="high")
+    (account,) = solo_accounts(1)
+    open_ticket(account)
+    run()
+    ticket = Ticket.objects.get(tags__contains="checkpoint")
+    assert ticket.requester_email == "ops-team@example.test"
+    assert ticket.account_id is None
