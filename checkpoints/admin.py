@@ -65,6 +65,30 @@ class CheckpointAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     change_form_template = "admin/checkpoints/checkpoint/change_form.html"
 
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path(
+                "latest/",
+                self.admin_site.admin_view(self.latest_view),
+                name="checkpoints_checkpoint_latest",
+            ),
+            *super().get_urls(),
+        ]
+
+    def latest_view(self, request):
+        """The sidebar's "Latest checkpoint": the newest checkpoint's page (or the list)."""
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        latest = Checkpoint.objects.order_by("-created_at", "-id").first()
+        if latest is None:
+            return redirect("admin:checkpoints_checkpoint_changelist")
+        return redirect("admin:checkpoints_checkpoint_change", latest.id)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = dict(extra_context or {})
         if str(object_id).isdigit():

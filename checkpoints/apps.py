@@ -26,6 +26,14 @@ class CheckpointsConfig(registry.PlatformAppConfig):
     name = "checkpoints"
     verbose_name = "Scaling checkpoints"
     admin_icon = "flag"
+    admin_links = [
+        (
+            "Latest checkpoint",
+            "fact_check",
+            "admin:checkpoints_checkpoint_latest",
+            "view_checkpoint",
+        ),
+    ]
     api_router = "checkpoints.api.router"
     api_prefix = ""
     # Operations run checkpoints and own the targets; support leads and compliance read them.

@@ -46,6 +46,8 @@ def requester_email() -> str:
     from django.conf import settings
 
     return getattr(settings, "CHECKPOINTS_REQUESTER_EMAIL", "") or REQUESTER_EMAIL
+
+
 SEVERITY_RANK = {Severity.LOW: 4, Severity.MEDIUM: 3, Severity.HIGH: 2, Severity.CRITICAL: 1}
 BIG_GAP = Decimal("0.25")
 CONFIDENCE = {"low": "0.5", "medium": "0.6", "high": "0.8", "critical": "0.9"}

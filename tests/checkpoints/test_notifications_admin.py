@@ -156,3 +156,18 @@ def test_freeze_admin_lifts_with_a_reason(client, db):
     freeze = RolloutFreeze.objects.get()
     assert not freeze.active and freeze.lift_reason == "Pipeline fixed"
     assert freeze.lifted_by == user
+
+
+def test_sidebar_link_opens_the_latest_checkpoint(client, db):
+    user = staff_in("operations")
+    client.force_login(user)
+    assert client.get("/admin/checkpoints/checkpoint/latest/").url.endswith(
+        "/admin/checkpoints/checkpoint/"
+    )
+    kpi(severity="low")
+    latest = services.run_checkpoint("Now", 30, as_of=tomorrow())
+    response = client.get("/admin/checkpoints/checkpoint/latest/")
+    assert response.url.endswith(f"/admin/checkpoints/checkpoint/{latest.id}/change/")
+    assert "Latest checkpoint" in client.get("/admin/").content.decode()
+    client.force_login(staff_in("support_l1"))
+    assert client.get("/admin/checkpoints/checkpoint/latest/").status_code == 403
