@@ -380,7 +380,7 @@ def _act(checkpoint: Checkpoint, kpis: list[KPIDefinition], results: list[dict],
 
 
 def _escalate(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) -> dict:
-    from support.models import Ticket
+    from support.selectors import active_ticket
     from support.services import tickets as ticket_services
 
     kpi = entry["kpi"]
@@ -388,9 +388,7 @@ def _escalate(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) ->
     title = f"KPI {kpi.key} below target at checkpoint {checkpoint.name}"[:200]
     ticket = None
     if state.ticket_id is not None:
-        ticket = Ticket.objects.filter(
-            pk=state.ticket_id, status__in=Ticket.ACTIVE_STATUSES
-        ).first()
+        ticket = active_ticket(ticket_id=state.ticket_id)
     created = ticket is None
     if ticket is None:
         ticket = ticket_services.create_ticket(
@@ -432,13 +430,13 @@ def _escalate(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) ->
 
 
 def _resolve_ticket(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) -> None:
-    from support.models import Ticket
+    from support.selectors import active_ticket
     from support.services import tickets as ticket_services
 
     kpi = entry["kpi"]
-    ticket = Ticket.objects.filter(pk=state.ticket_id).first()
+    ticket = active_ticket(ticket_id=state.ticket_id)
     state.ticket = None
-    if ticket is None or ticket.status not in Ticket.ACTIVE_STATUSES:
+    if ticket is None:
         return
     ticket_services.add_message(
         ticket=ticket,

@@ -592,3 +592,9 @@ def first_response_journeys(*, since: dt.datetime, until: dt.datetime) -> list[t
         .values_list("created_at", "first_response_at", "first_response_due_at")
     )
     return [(c, r if r is not None and r < until else None, d) for c, r, d in rows]
+
+
+def active_ticket(*, ticket_id: int) -> Ticket | None:
+    """The ticket if it is still being worked on (new, open, pending, on hold), else None:
+    for services that keep one open ticket per problem (the scaling checkpoints)."""
+    return Ticket.objects.filter(pk=ticket_id, status__in=Ticket.ACTIVE_STATUSES).first()
