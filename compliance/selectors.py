@@ -108,3 +108,12 @@ def dashboard(monitors: list[Monitor]) -> dict:
 
 def processing_record_list():
     return processing_records()
+
+
+def failing_monitor_count(*, at=None) -> tuple[int, int]:
+    """(monitors with a result, those failing) now, or as their history stood at `at`."""
+    if at is None:
+        rows = list(Monitor.objects.filter(passed__isnull=False).values_list("passed", flat=True))
+    else:
+        rows = [m.passed for m in Monitor.history.as_of(at) if m.passed is not None]
+    return len(rows), sum(1 for passed in rows if not passed)

@@ -16,8 +16,9 @@ from deployments.models import (
     OnboardingAssignment,
     OnboardingVersion,
     Release,
+    RolloutFreeze,
 )
-from opsplatform.admin_base import HistoryAdmin, ReadOnlyInline, confirm
+from opsplatform.admin_base import HistoryAdmin, ReadOnlyHistoryAdmin, ReadOnlyInline, confirm
 from opsplatform.errors import DomainError
 
 STATUS_COLOURS = {
@@ -478,3 +479,53 @@ class OnboardingAssignmentAdmin(HistoryAdmin):
 
 # Account health (issue 10) registers its admin from its own package.
 from deployments.health import admin as health_admin  # noqa: E402, F401
+
+
+class LiftFreezeForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(RolloutFreeze)
+class RolloutFreezeAdmin(ReadOnlyHistoryAdmin):
+    """Rollout freezes (the scaling checkpoints' error budget): who froze, why, and who lifted
+    them with which reason. Lifting is the only change, through the service."""
+
+    list_display = ["__str__", "state", "checkpoint_name", "kpi_key", "created_at", "lifted_at"]
+    list_filter = ["source"]
+    search_fields = ["checkpoint_name", "kpi_key"]
+    actions_detail = ["lift"]
+
+    @display(description="State", label={"in force": "danger", "lifted": "success"})
+    def state(self, obj):
+        return "in force" if obj.active else "lifted"
+
+    @action(description="Lift this freeze", permissions=["lift"], icon="lock_open")
+    def lift(self, request, object_id):
+        freeze = RolloutFreeze.objects.filter(pk=object_id).first()
+        back = reverse("admin:deployments_rolloutfreeze_change", args=[object_id])
+        if freeze is None or not freeze.active:
+            self.message_user(request, "This freeze is not in force.", messages.WARNING)
+            return redirect(back)
+
+        def run(data):
+            services.lift_rollout_freeze(
+                reason=data["reason"],
+                actor=request.user,
+                kpi_key=freeze.kpi_key,
+                source=freeze.source,
+            )
+            return "Freeze lifted."
+
+        return confirm(
+            self,
+            request,
+            title="Lift the rollout freeze",
+            message=str(freeze) + ": " + freeze.reason,
+            confirm_label="Lift",
+            on_confirm=run,
+            done_url=back,
+            form=LiftFreezeForm,
+        )
+
+    def has_lift_permission(self, request, obj=None):
+        return request.user.has_perm("deployments.lift_rolloutfreeze")

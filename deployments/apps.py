@@ -15,6 +15,8 @@ _OPERATE = [
     "deployments.change_onboardingversion",
     "deployments.view_onboardingassignment",
     "deployments.add_onboardingassignment",
+    "deployments.view_rolloutfreeze",
+    "deployments.lift_rolloutfreeze",
 ]
 _HEALTH_OPERATE = [
     "deployments.view_accounthealth",

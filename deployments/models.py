@@ -323,6 +323,57 @@ class OnboardingAssignment(models.Model):
         return f"{self.account_id} → {self.version or 'control'}"
 
 
+class RolloutFreeze(models.Model):
+    """A stop on rollouts (the error budget of docs/checkpoints.md): while one is in force no
+    deployment is executed, promoted or advanced by its gates. A scaling checkpoint whose
+    reliability KPI fails puts one in force (source "checkpoint", one per KPI); a later
+    checkpoint where the KPI passes, or an operator with a reason, lifts it. Rows are kept."""
+
+    class Source(models.TextChoices):
+        CHECKPOINT = "checkpoint", "Scaling checkpoint"
+        OPERATOR = "operator", "Operator"
+
+    source = models.CharField(max_length=12, choices=Source.choices)
+    # The checkpoint and KPI that froze rollouts, by name and id (deployments does not import
+    # the checkpoints app).
+    checkpoint_name = models.CharField(max_length=200, blank=True)
+    checkpoint_id = models.PositiveBigIntegerField(null=True, blank=True)
+    kpi_key = models.CharField(max_length=80, blank=True)
+    reason = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    lift_reason = models.TextField(max_length=2000, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("lift_rolloutfreeze", "Can lift a rollout freeze")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "kpi_key"],
+                condition=Q(lifted_at__isnull=True),
+                name="one_active_freeze_per_source_kpi",
+            )
+        ]
+
+    def __str__(self):
+        what = (
+            f"checkpoint {self.checkpoint_name}, KPI {self.kpi_key}" if self.kpi_key else "operator"
+        )
+        return f"Rollout freeze ({what})"
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
+
+
 # Account health (issue 10) lives in deployments/health/; its models are this app's models.
 from deployments.health.models import (  # noqa: E402
     AccountHealth,
@@ -341,6 +392,7 @@ __all__ = [
     "OnboardingAssignment",
     "OnboardingVersion",
     "Release",
+    "RolloutFreeze",
     "Scorecard",
     "ScorecardFactor",
 ]

@@ -11,7 +11,13 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from deployments import stats
 from deployments.bucketing import Hash32, bucket, hash32, threshold
-from deployments.models import Deployment, GateEvaluation, OnboardingAssignment, OnboardingVersion
+from deployments.models import (
+    Deployment,
+    GateEvaluation,
+    OnboardingAssignment,
+    OnboardingVersion,
+    RolloutFreeze,
+)
 from opsplatform.errors import NotFound
 from opsplatform.models import Account, Persona, UsageEvent
 
@@ -33,6 +39,32 @@ def deployment_get(*, deployment_id: int) -> Deployment:
     if deployment is None:
         raise NotFound("Deployment not found.")
     return deployment
+
+
+def freeze_list(*, active: bool | None = None) -> QuerySet[RolloutFreeze]:
+    """Rollout freezes, newest first; `active` keeps those in force (True) or lifted (False)."""
+    qs = RolloutFreeze.objects.select_related("lifted_by").order_by("-created_at", "-id")
+    if active is not None:
+        qs = qs.filter(lifted_at__isnull=active)
+    return qs
+
+
+def deployment_outcomes(*, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+    """How many deployments finished in [since, until), by final status (completed,
+    rolled_back, failed): one grouped query."""
+    finished = Q(
+        completed_at__gte=since, completed_at__lt=until, status=Deployment.Status.COMPLETED
+    )
+    rolled = Q(
+        rolled_back_at__gte=since, rolled_back_at__lt=until, status=Deployment.Status.ROLLED_BACK
+    )
+    failed = Q(failed_at__gte=since, failed_at__lt=until, status=Deployment.Status.FAILED)
+    counts = Deployment.objects.aggregate(
+        completed=Count("id", filter=finished),
+        rolled_back=Count("id", filter=rolled),
+        failed=Count("id", filter=failed),
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
 
 
 def evaluations_of(deployment: Deployment, limit: int = 50) -> list[GateEvaluation]:
@@ -291,3 +323,21 @@ def _srm(version: OnboardingVersion, persona_arm: dict) -> float | None:
     if sum(observed) == 0 or min(expected) <= 0:
         return None
     return stats.srm_p_value(observed, expected)
+
+
+def onboarding_journeys(*, since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    """(persona slug, created_at, first onboarding completion before `until` or None) per
+    account created in [since, until): the journey "signup → onboarding completed"."""
+    from django.db.models import Min
+
+    return list(
+        Account.objects.filter(created_at__gte=since, created_at__lt=until)
+        .annotate(
+            done=Min(
+                "usage_events__occurred_at",
+                filter=Q(usage_events__type=COMPLETED_EVENT, usage_events__occurred_at__lt=until),
+            )
+        )
+        .order_by()
+        .values_list("persona__slug", "created_at", "done")
+    )

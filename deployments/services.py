@@ -23,10 +23,12 @@ from deployments.models import (
     OnboardingAssignment,
     OnboardingVersion,
     Release,
+    RolloutFreeze,
 )
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account, Persona
 from opsplatform.transitions import transition
+from opsplatform.validation import clean_text
 
 logger = logging.getLogger(__name__)
 S = Deployment.Status
@@ -168,6 +170,7 @@ def execute_deployment(*, deployment_id: int, dry_run: bool = False, actor=None)
     with transaction.atomic():
         deployment = _locked(deployment_id)
         _require(deployment, S.PENDING, "executed")
+        check_not_frozen()
         if Deployment.objects.filter(live=True).exclude(pk=deployment.pk).exists():
             raise Conflict(
                 "Another deployment is in progress or paused; finish or roll it back first.",
@@ -225,6 +228,7 @@ def promote_deployment(*, deployment_id: int, actor=None, reason: str = "") -> D
 
 
 def _advance(deployment: Deployment, *, actor, reason: str) -> Deployment:
+    check_not_frozen()
     if deployment.is_last_stage:
         return transition(
             deployment,
@@ -356,7 +360,8 @@ def evaluate_gates(*, deployment_id: int, actor=None, now: dt.datetime | None = 
                     f"control {failed.control_rate:.6f}, margin {failed.margin}"
                 ),
             )
-        elif deployment.status == S.PAUSED:
+        elif deployment.status == S.PAUSED or (baked and not waiting and active_freezes(lock=True)):
+            # Paused, or frozen by the error budget: gates still roll back, never advance.
             evaluation.outcome = GateEvaluation.Outcome.HELD
             evaluation.save()
         elif waiting or not baked:
@@ -386,6 +391,111 @@ def evaluate_live_deployments() -> list[int]:
         except Conflict:
             continue  # moved on (paused, rolled back) between the read and the lock
     return done
+
+
+# --- rollout freeze (the error budget of the scaling checkpoints) ------------------------------
+
+
+def active_freezes(*, lock: bool = False) -> list[RolloutFreeze]:
+    """The freezes in force, oldest first; `lock` takes their row locks (inside a transaction)
+    so a lift cannot slip between the check and the move it guards."""
+    qs = RolloutFreeze.objects.filter(lifted_at__isnull=True).order_by("created_at", "id")
+    if lock:
+        qs = qs.select_for_update()
+    return list(qs)
+
+
+def freeze_message(freezes: list[RolloutFreeze]) -> str:
+    parts = []
+    for freeze in freezes:
+        if freeze.source == RolloutFreeze.Source.CHECKPOINT:
+            parts.append(f"checkpoint '{freeze.checkpoint_name}' failed KPI {freeze.kpi_key}")
+        else:
+            parts.append(f"an operator froze them: {freeze.reason}")
+    return "Rollouts are frozen: " + "; ".join(parts) + "."
+
+
+def check_not_frozen() -> None:
+    """Raise the 409 naming the checkpoint and KPI while a freeze is in force (called under the
+    deployment's row lock by execute, promote and every advance)."""
+    freezes = active_freezes(lock=True)
+    if freezes:
+        raise Conflict(freeze_message(freezes), code="rollouts_frozen")
+
+
+@transaction.atomic
+def freeze_rollouts(
+    *,
+    source: str = RolloutFreeze.Source.CHECKPOINT,
+    reason: str,
+    checkpoint_name: str = "",
+    checkpoint_id: int | None = None,
+    kpi_key: str = "",
+    actor=None,
+) -> tuple[RolloutFreeze, bool]:
+    """Put a freeze in force; idempotent per (source, KPI): a freeze already in force is kept
+    and pointed at the newest checkpoint. Returns (freeze, created)."""
+    if source not in RolloutFreeze.Source.values:
+        raise InvalidInput(f"Unknown freeze source {source!r}.", field="source")
+    reason = clean_text(reason, field="reason", label="Reason", max_length=2000)
+    current = (
+        RolloutFreeze.objects.select_for_update()
+        .filter(source=source, kpi_key=kpi_key, lifted_at__isnull=True)
+        .first()
+    )
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    if current is not None:
+        if current.checkpoint_id != checkpoint_id:
+            current.checkpoint_name = checkpoint_name[:200]
+            current.checkpoint_id = checkpoint_id
+            current._history_user = user
+            current._change_reason = "still failing"
+            current.save(update_fields=["checkpoint_name", "checkpoint_id"])
+        return current, False
+    freeze = RolloutFreeze(
+        source=source,
+        reason=reason,
+        checkpoint_name=checkpoint_name[:200],
+        checkpoint_id=checkpoint_id,
+        kpi_key=kpi_key[:80],
+    )
+    freeze._history_user = user
+    freeze._change_reason = "frozen"
+    try:
+        with transaction.atomic():
+            freeze.save()
+    except IntegrityError:  # a concurrent run froze the same KPI first
+        return RolloutFreeze.objects.get(
+            source=source, kpi_key=kpi_key, lifted_at__isnull=True
+        ), False
+    return freeze, True
+
+
+@transaction.atomic
+def lift_rollout_freeze(
+    *, reason: str, actor=None, kpi_key: str | None = None, source: str | None = None
+) -> list[RolloutFreeze]:
+    """Lift the freezes in force (all of them, or one KPI's / one source's) with a reason kept
+    in history. Lifting when nothing is frozen is a 409."""
+    reason = clean_text(reason, field="reason", label="Reason", max_length=2000)
+    qs = RolloutFreeze.objects.select_for_update().filter(lifted_at__isnull=True)
+    if kpi_key is not None:
+        qs = qs.filter(kpi_key=kpi_key)
+    if source is not None:
+        qs = qs.filter(source=source)
+    freezes = list(qs.order_by("created_at", "id"))
+    if not freezes:
+        raise Conflict("No rollout freeze is in force.", code="not_frozen")
+    now = timezone.now()
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    for freeze in freezes:
+        freeze.lifted_at = now
+        freeze.lifted_by = user
+        freeze.lift_reason = reason
+        freeze._history_user = user
+        freeze._change_reason = f"lifted: {reason}"[:100]
+        freeze.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
+    return freezes
 
 
 # --- onboarding ----------------------------------------------------------------------------------

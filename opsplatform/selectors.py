@@ -120,3 +120,33 @@ def renewal_chain(*, campaign: Campaign) -> list[Campaign]:
         chain.append(later)
         seen.add(later.id)
     return chain
+
+
+# --- figures for the scaling checkpoints (set-based: one grouped query each) --------------------
+
+
+def account_counts_by_persona(*, until) -> dict[str, int]:
+    """persona slug → accounts created before `until`."""
+    from django.db.models import Count
+
+    return dict(
+        Account.objects.filter(created_at__lt=until)
+        .values("persona__slug")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("persona__slug", "n")
+    )
+
+
+def campaign_first_metrics(*, since, until) -> list[tuple]:
+    """(created_at, date of its first metric row or None) per live campaign created in
+    [since, until): the journey "campaign created → first metrics" (one query)."""
+    from django.db.models import Min, Q
+
+    return list(
+        Campaign.objects.filter(created_at__gte=since, created_at__lt=until)
+        .exclude(status=Campaign.Status.CANCELED)
+        .annotate(first=Min("metrics__date", filter=Q(metrics__date__lt=until.date())))
+        .order_by()
+        .values_list("created_at", "first")
+    )

@@ -197,3 +197,50 @@ def study_rows(studies) -> list[list]:
             else:
                 rows.append([*base, "all", key, value])
     return rows
+
+
+# --- persona figures for the scaling checkpoints (the study definitions, set-based) -------------
+
+
+def persona_health_onboarding(*, end: dt.date) -> dict[str, dict]:
+    """persona slug → {"accounts", "onboarded", "checked", "critical", "scores": [Decimal]} of
+    the accounts created by `end`: each one's latest health check by then (one query)."""
+    slugs = metrics.personas(None)
+    figures = metrics.health_and_onboarding(end, None)
+    return {
+        slug: {
+            "accounts": figures[pid]["accounts"] if pid in figures else 0,
+            "onboarded": figures[pid]["onboarded"] if pid in figures else 0,
+            "checked": figures[pid]["checked"] if pid in figures else 0,
+            "critical": figures[pid]["critical"] if pid in figures else 0,
+            "scores": list(figures[pid]["scored"]) if pid in figures else [],
+        }
+        for pid, slug in slugs.items()
+    }
+
+
+def persona_renewals(*, start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
+    """persona slug → (live campaigns ending in the period, those renewed)."""
+    per = metrics.renewal_rate(start, end, None)["by_persona"]
+    return {slug: (f["total_campaigns"], f["renewed_campaigns"]) for slug, f in per.items()}
+
+
+def persona_revenue(*, start: dt.date, end: dt.date) -> dict[str | None, tuple]:
+    """persona slug (None: everyone) → (recognised revenue in the period, in the previous period
+    of the same length), exact cents as Fractions."""
+    slugs = metrics.personas(None)
+    revenue = metrics.account_revenue(start, end, None)
+    result: dict[str | None, tuple] = {None: revenue.totals()}
+    for pid, slug in slugs.items():
+        result[slug] = revenue.totals(pid)
+    return result
+
+
+def persona_campaign_totals(*, start: dt.date, end: dt.date) -> dict[str, tuple[int, int]]:
+    """persona slug → (revenue cents, spend cents) of live campaigns' metric rows in the period."""
+    slugs = metrics.personas(None)
+    per = dict.fromkeys(slugs.values(), (0, 0))
+    for persona_id, spend, revenue, *_ in metrics.campaign_totals(start, end, None):
+        slug = slugs[persona_id]
+        per[slug] = (per[slug][0] + revenue, per[slug][1] + spend)
+    return per

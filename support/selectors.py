@@ -564,3 +564,37 @@ def account_ticket_list(*, account_id: int, limit: int = 10) -> list[Ticket]:
         )
         .order_by("finished", "-created_at", "-id")[:limit]
     )
+
+
+# --- figures for the scaling checkpoints (set-based: one query each) -----------------------------
+
+
+def tickets_by_persona(*, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+    """persona slug → tickets of its accounts opened in [since, until)."""
+    return dict(
+        Ticket.objects.filter(account__isnull=False, created_at__gte=since, created_at__lt=until)
+        .values("account__persona__slug")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("account__persona__slug", "n")
+    )
+
+
+def first_response_journeys(*, since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    """(created_at, first_response_at or None, first_response_due_at) per ticket opened in
+    [since, until) that was answered or due before `until` (merged tickets left out): the
+    journey "ticket opened → first response within SLA". A response after `until` counts
+    as none yet."""
+    rows = (
+        Ticket.objects.filter(created_at__gte=since, created_at__lt=until, merged_into__isnull=True)
+        .filter(Q(first_response_at__lt=until) | Q(first_response_due_at__lt=until))
+        .order_by()
+        .values_list("created_at", "first_response_at", "first_response_due_at")
+    )
+    return [(c, r if r is not None and r < until else None, d) for c, r, d in rows]
+
+
+def active_ticket(*, ticket_id: int) -> Ticket | None:
+    """The ticket if it is still being worked on (new, open, pending, on hold), else None:
+    for services that keep one open ticket per problem (the scaling checkpoints)."""
+    return Ticket.objects.filter(pk=ticket_id, status__in=Ticket.ACTIVE_STATUSES).first()

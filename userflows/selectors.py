@@ -136,3 +136,61 @@ def due_deletion_id_list(*, now: dt.datetime | None = None) -> list[int]:
         .order_by("scheduled_for")
         .values_list("id", flat=True)
     )
+
+
+# --- figures for the scaling checkpoints (set-based: one query each) -----------------------------
+
+
+def payment_failure_counts(*, since: dt.datetime, until: dt.datetime) -> tuple[int, int]:
+    """(invoices issued in [since, until) with something to collect, those with at least one
+    failed collection attempt): uncollectible, a failure on record, or paid after a retry."""
+    failed = (
+        Q(status=Invoice.Status.UNCOLLECTIBLE)
+        | ~Q(last_failure="")
+        | Q(status=Invoice.Status.PAID, attempt_count__gt=1)
+    )
+    counts = (
+        Invoice.objects.filter(issued_at__gte=since, issued_at__lt=until, amount_due_cents__gt=0)
+        .exclude(status=Invoice.Status.VOID)
+        .aggregate(total=Count("id"), failed=Count("id", filter=failed))
+    )
+    return int(counts["total"] or 0), int(counts["failed"] or 0)
+
+
+def involuntary_churn_counts(*, since: dt.datetime, until: dt.datetime) -> tuple[int, int]:
+    """(subscriptions live at `since` — created before it and not canceled before it —, those
+    canceled in [since, until) because payment failed)."""
+    live = Q(created_at__lt=since) & (Q(canceled_at__isnull=True) | Q(canceled_at__gte=since))
+    churned = live & Q(
+        canceled_at__gte=since,
+        canceled_at__lt=until,
+        cancellation_reason=Subscription.CancellationReason.PAYMENT_FAILED,
+    )
+    counts = Subscription.objects.aggregate(
+        live=Count("id", filter=live), churned=Count("id", filter=churned)
+    )
+    return int(counts["live"] or 0), int(counts["churned"] or 0)
+
+
+def export_journeys(*, since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    """(created_at, completed_at or None) per export requested in [since, until): the journey
+    "export requested → ready" (a file ready after `until` counts as not yet)."""
+    rows = (
+        ExportRequest.objects.filter(created_at__gte=since, created_at__lt=until)
+        .order_by()
+        .values_list("created_at", "completed_at")
+    )
+    return [(c, d if d is not None and d < until else None) for c, d in rows]
+
+
+def deletion_journeys(*, since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    """(requested_at, scheduled_for, completed_at or None) per deletion request that fell due in
+    [since, until) and was not canceled: the journey "deletion requested → executed on its
+    date" (a completion after `until` counts as not yet)."""
+    rows = (
+        DeletionRequest.objects.filter(scheduled_for__gte=since, scheduled_for__lt=until)
+        .exclude(status=DeletionRequest.Status.CANCELED)
+        .order_by()
+        .values_list("requested_at", "scheduled_for", "completed_at")
+    )
+    return [(r, s, c if c is not None and c < until else None) for r, s, c in rows]

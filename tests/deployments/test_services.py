@@ -275,3 +275,42 @@ def test_the_schedule_evaluates_only_the_live_deployment(clock):
     services.pause_deployment(deployment_id=deployment.id)
     assert evaluate_gates() == []
     assert GateEvaluation.objects.filter(deployment=deployment).count() == 1
+
+
+def test_a_rollout_freeze_holds_passing_gates_and_lifting_lets_them_advance(clock):
+    deployment, *_ = _live_with_arms(clock, exposed_errors=1, control_errors=1)
+    services.freeze_rollouts(
+        reason="Reliability KPI failed",
+        checkpoint_name="November",
+        checkpoint_id=7,
+        kpi_key="deployments-success",
+    )
+    clock.advance(minutes=35)  # baked, gates pass
+    held = services.evaluate_gates(deployment_id=deployment.id)
+    assert held.outcome == "held"
+    assert Deployment.objects.get(pk=deployment.pk).current_percentage == Decimal(50)
+    with pytest.raises(Conflict) as refused:
+        services.promote_deployment(deployment_id=deployment.id)
+    assert refused.value.code == "rollouts_frozen"
+    assert "checkpoint 'November' failed KPI deployments-success" in refused.value.detail
+    services.lift_rollout_freeze(reason="Fixed", actor=staff_in("operations"))
+    advanced = services.evaluate_gates(deployment_id=deployment.id)
+    assert advanced.outcome == "advanced"
+    assert Deployment.objects.get(pk=deployment.pk).current_percentage == Decimal(100)
+
+
+def test_freeze_is_one_per_kpi_and_lifting_nothing_is_a_conflict():
+    first, created = services.freeze_rollouts(
+        reason="r", checkpoint_name="a", checkpoint_id=1, kpi_key="k"
+    )
+    again, created_again = services.freeze_rollouts(
+        reason="r", checkpoint_name="b", checkpoint_id=2, kpi_key="k"
+    )
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+    assert again.checkpoint_name == "b"
+    services.lift_rollout_freeze(reason="done")
+    with pytest.raises(Conflict) as nothing:
+        services.lift_rollout_freeze(reason="again")
+    assert nothing.value.code == "not_frozen"
+    with pytest.raises(InvalidInput):
+        services.freeze_rollouts(reason="\x00", kpi_key="k")
