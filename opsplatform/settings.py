@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "studies",
     "compliance",
     "scoring",
+    "checkpoints",
 ]
 
 MIDDLEWARE = [
@@ -316,6 +317,12 @@ SUPPORT_ATTACHMENT_MAX_COUNT = env_int("SUPPORT_ATTACHMENT_MAX_COUNT", 10)
 SUPPORT_ATTACHMENT_LINK_MINUTES = env_int("SUPPORT_ATTACHMENT_LINK_MINUTES", 15)
 # Rollouts: a failing gate's rollback is posted here too (Slack-compatible); empty = email only.
 DEPLOYMENTS_WEBHOOK_URL = os.environ.get("DEPLOYMENTS_WEBHOOK_URL", "")
+# Scaling checkpoints: a failed checkpoint is posted here (Slack-compatible; empty: the
+# deployments webhook), and paged to PagerDuty (Events API v2) when a routing key is set.
+CHECKPOINTS_WEBHOOK_URL = os.environ.get("CHECKPOINTS_WEBHOOK_URL", "")
+PAGERDUTY_ROUTING_KEY = os.environ.get("PAGERDUTY_ROUTING_KEY", "")
+# The requester of the checkpoints' escalation tickets (gets their resolution notices).
+CHECKPOINTS_REQUESTER_EMAIL = os.environ.get("CHECKPOINTS_REQUESTER_EMAIL", "")
 SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")
 SUPPORT_FROM_EMAIL = os.environ.get("SUPPORT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 # Inbound email: the authserv-id of our border MTA's Authentication-Results header (empty:
