@@ -360,6 +360,10 @@ class RolloutFreeze(models.Model):
                 fields=["source", "kpi_key"],
                 condition=Q(lifted_at__isnull=True),
                 name="one_active_freeze_per_source_kpi",
+                violation_error_message=(
+                    "This KPI already holds rollouts frozen: lift that freeze before freezing "
+                    "them again."
+                ),
             )
         ]
 

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['-created_at', '-id'],
                 'permissions': [('lift_rolloutfreeze', 'Can lift a rollout freeze')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('lifted_at__isnull', True)), fields=('source', 'kpi_key'), name='one_active_freeze_per_source_kpi')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('lifted_at__isnull', True)), fields=('source', 'kpi_key'), name='one_active_freeze_per_source_kpi', violation_error_message='This KPI already holds rollouts frozen: lift that freeze before freezing them again.')],
             },
         ),
     ]

@@ -49,9 +49,10 @@ def test_the_walk_finds_the_constraints_of_every_app():
         ("scoring", "scoring_adoption_0_1"),
         ("deployments", "deployment_one_live"),
         ("deployments", "health_factor_weight_gte_0"),
+        ("deployments", "one_active_freeze_per_source_kpi"),
     ]:
         assert expected in found
-    assert len(found) == 32
+    assert len(found) == 33
 
 
 @pytest.mark.parametrize(
