@@ -13,6 +13,7 @@ from pydantic import StringConstraints
 
 from checkpoints import selectors, services
 from checkpoints.models import MAX_DAYS, Checkpoint, ScopeKind, Severity
+from opsplatform.errors import InvalidInput
 from opsplatform.schemas import Id, Input, NoNul, Pagination, responses
 from opsplatform.tenancy import require_perm
 
@@ -198,8 +199,6 @@ def update_kpi(request, payload: KPIPatch):
     key = changes.pop("key")
     nulls = [f for f, v in changes.items() if v is None and f != "window_days"]
     if nulls:
-        from opsplatform.errors import InvalidInput
-
         raise InvalidInput(f"{nulls[0]} must not be null.", field=nulls[0])
     return services.update_kpi(key=key, actor=request.user, **changes)
 
