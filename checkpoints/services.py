@@ -385,7 +385,7 @@ def _escalate(checkpoint: Checkpoint, entry: dict, state: KPIState, *, actor) ->
 
     kpi = entry["kpi"]
     level = ESCALATION_LEVEL[kpi.severity]
-    title = f"KPI {kpi.key} below target at checkpoint {checkpoint.name}"[:200]
+    title = f"KPI {kpi.key} misses its target at checkpoint {checkpoint.name}"[:200]
     ticket = None
     if state.ticket_id is not None:
         ticket = active_ticket(ticket_id=state.ticket_id)

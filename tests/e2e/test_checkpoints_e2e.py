@@ -60,5 +60,5 @@ def test_lead_opens_a_failed_checkpoint_and_follows_its_ticket(page, live_server
     assert f"/admin/support/ticket/{failed.escalations[0]['ticket_id']}/change/" in page.url
     html = page.content()
     assert reference in html
-    assert "KPI agency-tickets below target at checkpoint November" in html
+    assert "KPI agency-tickets misses its target at checkpoint November" in html
     assert origins == {urlparse(live_server.url).netloc}
