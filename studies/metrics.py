@@ -539,8 +539,9 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
     current, previous = share("start", "end"), share("prev_start", "prev_end")
     segment_filter = "AND a.persona_id = %(persona)s" if segment is not None else ""
     sql = f"""
-        SELECT GROUPING(c.account_id), c.account_id, a.persona_id, {length}, COUNT(*),
-               MIN({length}), MAX({length}), SUM({current}), SUM({previous}),
+        SELECT c.account_id, a.persona_id, {length}, COUNT(*),
+               CASE WHEN MIN({length}) = MAX({length}) THEN MIN({length}) END,
+               SUM({current}), SUM({previous}),
                SUM(CAST({current} AS float8) / {length}),
                SUM(CAST({previous} AS float8) / {length})
         FROM {campaign} c JOIN {account} a ON a.id = c.account_id
@@ -570,17 +571,15 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     approximate = revenue.approximate
-    for row in rows:
-        grouping, account_id, persona_id, group_length, n, shortest, longest = row[:7]
-        current_sum, previous_sum = row[7], row[8]
-        if grouping:  # a (persona, length) total
-            revenue.add_total(persona_id, group_length, current_sum, previous_sum)
-        elif shortest == longest:  # one length: the integer sums are exact
-            revenue.add(account_id, persona_id, shortest, current_sum, previous_sum, totals=False)
-        elif current_sum or previous_sum:
-            approximate[account_id] = _approximate(
-                persona_id, n, current_sum, previous_sum, row[9], row[10]
-            )
+    add, add_total = revenue.add, revenue.add_total
+    # Rows with no account are the (persona, length) totals (account_id is never null).
+    for account_id, persona_id, length, n, single, current, previous, now, before in rows:
+        if account_id is None:
+            add_total(persona_id, length, current, previous)
+        elif single is not None:  # one length: the integer sums are exact
+            add(account_id, persona_id, single, current, previous, totals=False)
+        elif current or previous:
+            approximate[account_id] = _approximate(persona_id, n, current, previous, now, before)
 
     def settle(account_ids):
         exact = _revenue_rows(start, end, segment).filter(account_id__in=account_ids)
