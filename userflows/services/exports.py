@@ -64,6 +64,9 @@ def create_export_request(
     with transaction.atomic():
         # Serializes one account's concurrent requests, so the checks below hold.
         locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
+        if not locked.user.is_active:
+            # A deletion that held the lock until now erased the account and closed its login.
+            raise NotFound("Account not found.")
         core_services.require_customer_owner(locked)
         if ExportRequest.objects.filter(
             account=account, status__in=ExportRequest.ACTIVE_STATUSES
@@ -405,9 +408,17 @@ def _publish(*, export, spool: _Spool, row_counts, size, sha256) -> ExportReques
         deleted = DeletionRequest.objects.filter(
             account_id=export.account_id, status=DeletionRequest.Status.COMPLETED
         ).exists()
-        if current is None or current.status != ExportRequest.Status.PROCESSING or deleted:
+        if current is None or current.status != ExportRequest.Status.PROCESSING:
             spool.discard()
             return current
+        if deleted:  # the account was erased while this ran: no file, and not left running
+            spool.discard()
+            return transition(
+                current,
+                ExportRequest.Status.CANCELED,
+                lock=False,  # locked above, with the account
+                error="Canceled: the account was deleted.",
+            )
         name = spool.publish()
         try:
             now = timezone.now()
