@@ -7,6 +7,7 @@ erased), never a 500."""
 import os
 import threading
 import time
+from collections import Counter
 
 from django.db import connections
 from django.test import Client
@@ -94,6 +95,10 @@ def test_deletion_with_arrivals_leaves_nothing_behind(postgres_only, customer, s
     for thread in arrivals:
         thread.join(timeout=30)
 
+    print(
+        "\n[fault] deletion under arrivals: "
+        + "; ".join(f"{t.send.__name__} {dict(Counter(t.statuses))}" for t in arrivals)
+    )
     assert done.status == DeletionRequest.Status.COMPLETED
     statuses = [s for thread in arrivals for s in thread.statuses]
     assert all(s < 300 or s in REFUSED for s in statuses), [

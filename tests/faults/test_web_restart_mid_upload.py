@@ -83,6 +83,7 @@ def test_a_batch_cut_by_a_web_restart_is_stored_once_when_retried(
 
     assert first == (200, {"accepted": 200, "duplicates": 0})
     assert retried == (200, {"accepted": 0, "duplicates": 200})
+    print(f"\n[fault] web killed mid-upload: 0 stored; then {first[1]}, retried {retried[1]}")
     stored = UsageEvent.objects.filter(account=account)
     assert stored.count() == 200
     assert stored.values("idempotency_key").distinct().count() == 200
