@@ -12,7 +12,7 @@ PORT ?= 8000
 DEBUG ?= 1
 export PORT DEBUG
 
-.PHONY: run test lint format bench install
+.PHONY: run test lint format bench load faults install
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,20 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsplatform_bench
 bench: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) -m pytest tests/bench -s -q \
 		-o addopts="-p no:cacheprovider" $(PYTEST_ARGS)
+
+# The production topology under load (loadtest/run.py): gunicorn ×3, two qclusters, PostgreSQL
+# and Redis, 10k demo accounts (seeded once), Locust headless on loopback; fails when a target
+# of docs/performance.md is missed. LOAD_USERS, LOAD_SECONDS… tune it (see loadtest/run.py).
+LOAD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsplatform_load
+LOAD_REDIS_URL ?= redis://127.0.0.1:6379/5
+load: $(STAMP)
+	LOAD_DATABASE_URL=$(LOAD_DATABASE_URL) LOAD_REDIS_URL=$(LOAD_REDIS_URL) $(PY) loadtest/run.py
+
+# Fault scripts (tests/faults and the killed-worker test): real processes killed, restarted
+# and stopped; PostgreSQL restarts use a throwaway cluster on port 5499, Redis stops its own.
+FAULTS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsplatform_faults
+FAULTS_REDIS_URL ?= redis://127.0.0.1:6379/6
+faults: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-$(FAULTS_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(FAULTS_REDIS_URL)} \
+		$(PY) -m pytest tests/faults tests/opsplatform/test_redis_topology.py -p no:randomly -v -s \
+		-o addopts="-ra --strict-markers -p no:cacheprovider" $(PYTEST_ARGS)

@@ -6,6 +6,7 @@ import logging
 
 from csp.middleware import CSPMiddleware
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -66,8 +67,26 @@ class ApiErrorEnvelopeMiddleware:
     def process_exception(self, request, exc):
         if not is_api_path(request) or isinstance(exc, Http404 | PermissionDenied):
             return None
+        if is_database_unavailable(exc):
+            logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exc)
+            detail, code = DATABASE_UNAVAILABLE
+            response = JsonResponse({"detail": detail, "code": code}, status=503)
+            response["Retry-After"] = "2"
+            return response
         logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return server_error_response()
+
+
+DATABASE_UNAVAILABLE = (
+    "The database is briefly unavailable; retry in a few seconds.",
+    "unavailable",
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection (restart, failover), not a bad query: psycopg
+    reports those as OperationalError/InterfaceError, Django as the same classes."""
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def is_api_path(request) -> bool:

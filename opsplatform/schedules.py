@@ -9,4 +9,10 @@ SCHEDULES = [
         schedule_type=Schedule.MINUTES,
         minutes=1,
     ),
+    ScheduleSpec(
+        name="opsplatform.drain_parked_jobs",
+        func="opsplatform.tasks.drain_parked_jobs",
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+    ),
 ]

@@ -364,8 +364,11 @@ def push_usage_events(*, user, events: Sequence[EventInput]) -> tuple[int, int]:
 def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
     """Store a batch of usage events; keys already stored (or repeated) count as duplicates.
 
-    The accounts' rows are locked first so two concurrent batches with the same keys cannot
-    both count them as accepted. Returns (accepted, duplicates).
+    The accounts' rows (and their owners', as a deletion and an export lock them) are locked
+    first, so two concurrent batches with the same keys cannot both count them as accepted,
+    and a batch arriving while the account is being deleted waits for the deletion and is
+    then refused (its owner's login is closed) instead of being stored after the erasure.
+    Returns (accepted, duplicates).
     """
     if not events:
         return 0, 0
@@ -373,7 +376,8 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
     with transaction.atomic():
         locked = list(
             Account.objects.select_for_update()
-            .filter(id__in=account_ids)
+            .filter(id__in=account_ids, user__is_active=True)
+            .order_by("id")
             .values_list("id", flat=True)
         )
         if len(locked) != len(account_ids):

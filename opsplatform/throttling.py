@@ -1,8 +1,12 @@
 """Throttles keyed on the real client address (see clientip.py).
 
-- `ClientRateThrottle`: the API's per-token rate limit, with anonymous callers keyed on the
+- `ClientRateThrottle`: the API's per-user rate limit, with anonymous callers keyed on the
   client address from `client_ip` instead of ninja's default (which trusts a forged
-  `X-Forwarded-For`).
+  `X-Forwarded-For`). A fixed-window counter: one cache `add` (or `incr`) per request instead
+  of ninja's list of timestamps, read and written whole on every request (up to
+  API_RATE_LIMIT entries). A window may let through up to twice the rate at its boundary.
+- When the cache does not answer (Redis down), the API keeps serving: the rate limit and the
+  failed-credential check let requests through and log it, rather than failing every call.
 - Failed credentials (bearer tokens, the inbound-email secret): each failure is counted per
   client address in the cache; past `CREDENTIAL_FAILURE_LIMIT` failures within
   `CREDENTIAL_FAILURE_WINDOW` seconds every credential from that address is refused with 429
@@ -10,6 +14,8 @@
 """
 
 import hashlib
+import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -19,10 +25,41 @@ from opsplatform import telemetry
 from opsplatform.clientip import client_ip
 from opsplatform.errors import RateLimited
 
+logger = logging.getLogger(__name__)
+
 
 class ClientRateThrottle(AuthRateThrottle):
     def get_ident(self, request):
         return client_ip(request) or "unknown"
+
+    def allow_request(self, request) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request)
+        window = int(time.time() // self.duration)
+        self.window_ends_at = (window + 1) * self.duration
+        try:
+            count = _count(f"{key}:{window}", timeout=self.duration + 1)
+        except Exception:  # the cache is down: serve without the limit rather than fail
+            logger.warning("rate limit not applied: the cache did not answer", exc_info=True)
+            return True
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(self.window_ends_at - time.time(), 0.0)
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to the counter under `key` (created with `timeout`) and return it."""
+    if hasattr(cache, "count_in_window"):  # opsplatform.cache.RedisCache: one round trip
+        return cache.count_in_window(key, timeout)
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=timeout)
+        return 1
 
 
 def _failure_key(request, kind: str) -> str:
@@ -31,34 +68,27 @@ def _failure_key(request, kind: str) -> str:
 
 def refuse_if_guessing(request, kind: str) -> None:
     """Raise RateLimited while this client address is over its failed-credential budget."""
-    failures = cache.get(_failure_key(request, kind), 0)
+    try:
+        failures = cache.get(_failure_key(request, kind), 0)
+    except Exception:  # the cache is down: the credential itself is still checked
+        logger.warning("failed-credential check skipped: the cache did not answer", exc_info=True)
+        return
     if failures >= settings.CREDENTIAL_FAILURE_LIMIT:
         raise RateLimited("Too many failed credentials from your address; retry later.")
 
 
 def note_failed_credential(request, kind: str) -> None:
-    key = _failure_key(request, kind)
-    window = settings.CREDENTIAL_FAILURE_WINDOW
-    if not cache.add(key, 1, timeout=window):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window)
+    try:
+        _count(_failure_key(request, kind), timeout=settings.CREDENTIAL_FAILURE_WINDOW)
+    except Exception:  # the cache is down: the failure is still counted in /metrics
+        logger.warning("failed credential not counted: the cache did not answer", exc_info=True)
     telemetry.CREDENTIAL_FAILURES.labels(kind=kind).inc()
 
 
 def within_limit(key: str, *, limit: int, window: int) -> bool:
     """Count one attempt under `key` (a fixed window of `window` seconds) and say whether it is
     within `limit`. For pages that must not be hammered: the password-reset form."""
-    if not cache.add(key, 1, timeout=window):
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window)
-            count = 1
-    else:
-        count = 1
-    return count <= limit
+    return _count(key, timeout=window) <= limit
 
 
 def password_reset_allowed(request, email: str) -> tuple[bool, bool]:

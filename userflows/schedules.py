@@ -24,6 +24,13 @@ SCHEDULES = [
         minutes=60,
     ),
     ScheduleSpec(
+        # An export whose worker died (or whose job never reached the broker) runs again.
+        name="userflows.requeue_stalled_exports",
+        func="userflows.tasks.requeue_stalled_exports",
+        schedule_type=Schedule.MINUTES,
+        minutes=5,
+    ),
+    ScheduleSpec(
         name="userflows.run_billing_cycle",
         func="userflows.tasks.run_billing_cycle",
         schedule_type=Schedule.MINUTES,

@@ -24,6 +24,11 @@ def send_deletion_reminders() -> int:
     return deletion.send_deletion_reminders()
 
 
+def requeue_stalled_exports() -> int:
+    telemetry.TASKS_RUN.labels("requeue_stalled_exports").inc()
+    return exports.requeue_stalled_exports()
+
+
 def expire_exports() -> dict:
     telemetry.TASKS_RUN.labels("expire_exports").inc()
     return exports.expire_exports()

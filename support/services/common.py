@@ -6,9 +6,8 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django_q.tasks import async_task
 
+from opsplatform import queueing
 from opsplatform.errors import InvalidInput, NotFound
 from opsplatform.validation import clean_text
 from support import inbound
@@ -76,4 +75,5 @@ def save_ticket(ticket: Ticket, *, actor, reason: str, now: dt.datetime) -> None
 
 
 def on_commit_task(func: str, *args) -> None:
-    transaction.on_commit(lambda: async_task(func, *args))
+    """After commit; parked in the database while the broker is down (opsplatform.queueing)."""
+    queueing.on_commit_enqueue(func, *args)

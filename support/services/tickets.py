@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsplatform import telemetry
-from opsplatform.errors import Conflict, InvalidInput
+from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account
 from opsplatform.transitions import transition
 from opsplatform.validation import clean_text, strip_nul
@@ -72,6 +72,21 @@ def move_status(
     )
 
 
+def _lock_open_account(account: Account) -> Account:
+    """The account, locked until this ticket commits. An account deletion holds the same
+    row lock while it erases the account's tickets: a ticket arriving meanwhile waits for it
+    and is then refused (the deletion closed the owner's login), instead of being written
+    after the erasure ran and left behind."""
+    # The same rows, the same way, as the deletion and an export request lock them (account
+    # and owner together): one lock order, so the three never deadlock each other.
+    locked = (
+        Account.objects.select_for_update().select_related("user").filter(pk=account.pk).first()
+    )
+    if locked is None or not locked.user.is_active:
+        raise NotFound("Account not found.")
+    return locked
+
+
 @transaction.atomic
 def create_ticket(
     *,
@@ -107,6 +122,8 @@ def create_ticket(
         raise InvalidInput(
             "A ticket needs an account or a requester email.", field="requester_email"
         )
+    if account is not None:
+        account = _lock_open_account(account)
     if requester_email:
         requester_email = clean_email(requester_email)
     elif account is not None:

@@ -311,7 +311,9 @@ def test_the_migration_creates_the_cache_table(transactional_db):
                 cursor.execute("DROP TABLE IF EXISTS opsplatform_cache_probe")
 
 
-def test_healthz_fails_loudly_without_the_cache_table(client, monkeypatch):
+def test_healthz_reports_a_broken_cache_as_degraded(client, monkeypatch):
+    """The API serves without its cache (rate limits let requests through), so the process
+    stays in the load balancer, and the body says what is wrong."""
     from django.core.cache.backends.db import DatabaseCache
 
     missing = DatabaseCache("no_such_cache_table", {})
@@ -319,9 +321,9 @@ def test_healthz_fails_loudly_without_the_cache_table(client, monkeypatch):
 
     response = client.get("/healthz")
 
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "error" and body["cache"].startswith("error:")
+    assert body["status"] == "degraded" and body["cache"].startswith("error:")
     assert body["database"] == "ok"
 
 

@@ -175,6 +175,7 @@ def test_schedules_are_registered(db):
         "userflows.run_due_deletions",
         "userflows.send_deletion_reminders",
         "userflows.expire_exports",
+        "userflows.requeue_stalled_exports",
         "userflows.run_billing_cycle",
     }
 

@@ -9,10 +9,9 @@ from dataclasses import asdict
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from opsplatform import queueing, telemetry
 from opsplatform import services as core_services
-from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, Forbidden
 from opsplatform.models import Account
 from opsplatform.privacy import subject_reference
@@ -80,7 +79,7 @@ def request_deletion(
             raise Conflict("A deletion is already scheduled.", code="deletion_pending") from None
         if immediate:
             transaction.on_commit(
-                lambda: async_task(
+                lambda: queueing.enqueue(
                     "userflows.tasks.execute_deletion",
                     deletion.pk,
                     task_name=f"deletion-{deletion.pk}",

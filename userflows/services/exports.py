@@ -16,12 +16,13 @@ from django.core import signing
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from opsplatform import queueing, telemetry
 from opsplatform import services as core_services
-from opsplatform import telemetry
 from opsplatform.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
 from opsplatform.exports import ExportType, registered_export_types
 from opsplatform.models import Account
@@ -63,6 +64,9 @@ def create_export_request(
     with transaction.atomic():
         # Serializes one account's concurrent requests, so the checks below hold.
         locked = Account.objects.select_for_update().select_related("user").get(pk=account.pk)
+        if not locked.user.is_active:
+            # A deletion that held the lock until now erased the account and closed its login.
+            raise NotFound("Account not found.")
         core_services.require_customer_owner(locked)
         if ExportRequest.objects.filter(
             account=account, status__in=ExportRequest.ACTIVE_STATUSES
@@ -103,7 +107,35 @@ def create_export_request(
 
 
 def enqueue_export(export_id: int) -> None:
-    async_task("userflows.tasks.run_export", export_id, task_name=f"export-{export_id}")
+    """Queue the export's job; parked in the database while the broker is down
+    (opsplatform.queueing), and queued again by `requeue_stalled_exports` if it is lost."""
+    queueing.enqueue("userflows.tasks.run_export", export_id, task_name=f"export-{export_id}")
+
+
+def requeue_stalled_exports(
+    *, now: dt.datetime | None = None, stalled_after: dt.timedelta | None = None
+) -> int:
+    """Queue again every export that should have finished by now but has not: pending longer
+    than `stalled_after` (its job was never queued, or the broker lost it) or processing
+    longer than that (its worker died: django-q2's Redis broker removes a job from the queue
+    when a worker takes it, so a killed worker's job is gone). `stalled_after` defaults to
+    the cluster's retry (Q_TIMEOUT + 2 min): a live run would have been stopped by then. A
+    second run of a job is harmless (process_export publishes once); one stuck for
+    STUCK_AFTER is failed by expire_exports, so a job that kills its worker is not retried
+    forever."""
+    now = now or timezone.now()
+    stalled_after = stalled_after or dt.timedelta(seconds=settings.Q_CLUSTER["retry"])
+    cutoff = now - stalled_after
+    stalled = list(
+        ExportRequest.objects.filter(
+            Q(status=ExportRequest.Status.PENDING, created_at__lt=cutoff)
+            | Q(status=ExportRequest.Status.PROCESSING, started_at__lt=cutoff),
+            created_at__gte=now - STUCK_AFTER,
+        ).values_list("id", flat=True)[:500]
+    )
+    for export_id in stalled:
+        async_task("userflows.tasks.run_export", export_id, task_name=f"export-{export_id}")
+    return len(stalled)
 
 
 def _long(day: dt.date) -> str:
@@ -376,9 +408,17 @@ def _publish(*, export, spool: _Spool, row_counts, size, sha256) -> ExportReques
         deleted = DeletionRequest.objects.filter(
             account_id=export.account_id, status=DeletionRequest.Status.COMPLETED
         ).exists()
-        if current is None or current.status != ExportRequest.Status.PROCESSING or deleted:
+        if current is None or current.status != ExportRequest.Status.PROCESSING:
             spool.discard()
             return current
+        if deleted:  # the account was erased while this ran: no file, and not left running
+            spool.discard()
+            return transition(
+                current,
+                ExportRequest.Status.CANCELED,
+                lock=False,  # locked above, with the account
+                error="Canceled: the account was deleted.",
+            )
         name = spool.publish()
         try:
             now = timezone.now()
