@@ -26,6 +26,8 @@ $(STAMP): $(RUN_STAMP)
 
 install: $(STAMP)
 
+# honcho gives each process its own PORT (the worker's is 100 above the web's): SITE_URL is set
+# once here so links in the worker's emails name the web server's address.
 run: $(RUN_STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -35,7 +37,7 @@ run: $(RUN_STAMP)
 	@echo "  opsplatform is starting on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/v1/docs)"
 	@echo "  Demo logins are listed above. Ctrl-C stops the web server and the worker."
 	@echo ""
-	$(VENV)/bin/honcho --procfile Procfile.dev start
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(VENV)/bin/honcho --procfile Procfile.dev start
 
 # The suite on two processes (one database each), then the browser tests in one process
 # (Playwright's event loop and the live server share it).

@@ -11,6 +11,7 @@ from ninja.parser import Parser
 
 from opsplatform.auth import api_auth
 from opsplatform.errors import DomainError
+from opsplatform.middleware import DATABASE_UNAVAILABLE, is_database_unavailable
 from opsplatform.registry import platform_apps
 from opsplatform.throttling import ClientRateThrottle
 
@@ -148,7 +149,14 @@ def on_too_big(request, exc):
 
 @api.exception_handler(Exception)
 def on_unexpected(request, exc):
-    """In production an unexpected error still answers the envelope (and is logged)."""
+    """In production an unexpected error still answers the envelope (and is logged). A lost
+    database (restart, failover) answers 503 at once, so clients retry; Django reconnects
+    on the next request (CONN_HEALTH_CHECKS)."""
+    if is_database_unavailable(exc):
+        logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exc)
+        response = _error(request, 503, *DATABASE_UNAVAILABLE)
+        response["Retry-After"] = "2"
+        return response
     if settings.DEBUG:
         raise exc
     logger.error("Unhandled API error on %s %s", request.method, request.path, exc_info=exc)

@@ -3,6 +3,7 @@
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 os.environ.setdefault("DEBUG", "1")
 
@@ -21,6 +22,19 @@ STORAGES = {
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:  # noqa: F405 - CI's Redis pass: the real Redis cache
+    # One Redis database per test process (REDIS_URL's number + 1 + the xdist worker's), so a
+    # test's cache.clear() (FLUSHDB) never empties another process's counters mid-test.
+    _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    _url = urlsplit(REDIS_URL)  # noqa: F405
+    _db = (int(_url.path.strip("/") or 0) + 1 + int(_worker or 0)) % 16
+    CACHES = {
+        "default": {
+            "BACKEND": "opsplatform.cache.RedisCache",
+            "LOCATION": urlunsplit(_url._replace(path=f"/{_db}")),
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 Q_CLUSTER.pop("redis", None)
 Q_CLUSTER["orm"] = "default"
