@@ -30,6 +30,7 @@ from checkpoints.models import (
 )
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Persona
+from opsplatform.queueing import enqueue
 from opsplatform.transitions import transition
 from opsplatform.validation import clean_text
 
@@ -279,9 +280,7 @@ def run_checkpoint(
 
 
 def _enqueue_notice(checkpoint_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("checkpoints.tasks.notify_checkpoint", checkpoint_id)
+    enqueue("checkpoints.tasks.notify_checkpoint", checkpoint_id)
 
 
 def _per_kpi(results: list[dict]) -> dict[int, dict]:

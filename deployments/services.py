@@ -27,6 +27,7 @@ from deployments.models import (
 )
 from opsplatform.errors import Conflict, InvalidInput, NotFound
 from opsplatform.models import Account, Persona
+from opsplatform.queueing import on_commit_enqueue
 from opsplatform.transitions import transition
 from opsplatform.validation import clean_text
 
@@ -291,9 +292,7 @@ def fail_deployment(*, deployment_id: int, reason: str, actor=None) -> Deploymen
 
 
 def _queue_rollback_notice(deployment_id: int) -> None:
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("deployments.tasks.notify_rollback", deployment_id))
+    on_commit_enqueue("deployments.tasks.notify_rollback", deployment_id)
 
 
 def evaluate_gates(*, deployment_id: int, actor=None, now: dt.datetime | None = None):

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from opsplatform.errors import InvalidInput
 from opsplatform.models import Persona
+from opsplatform.queueing import on_commit_enqueue
 from opsplatform.transitions import transition
 from studies import metrics
 from studies.models import DEFINITION_VERSION, Study
@@ -77,7 +77,7 @@ def request_study(
             study._history_user = actor
         study.save()
         if background:
-            transaction.on_commit(lambda: async_task("studies.tasks.run_study", study.pk))
+            on_commit_enqueue("studies.tasks.run_study", study.pk)
     if background:
         return study
     return run_study(study_id=study.pk, actor=actor)

@@ -34,6 +34,7 @@ from deployments.health.models import (
 )
 from opsplatform.errors import InvalidInput, NotFound
 from opsplatform.models import Account, Persona
+from opsplatform.queueing import enqueue, on_commit_enqueue
 
 logger = logging.getLogger(__name__)
 H = HealthStatus
@@ -257,10 +258,7 @@ def _check_batch(
             )
         writes.upsert_states(states)
         if needs_ticket and apps.is_installed("support"):
-            from django_q.tasks import async_task
-
-            ticket_ids = list(needs_ticket)
-            transaction.on_commit(lambda: async_task(TICKET_TASK, ticket_ids))
+            on_commit_enqueue(TICKET_TASK, list(needs_ticket))
     return checks, changes, needs_ticket
 
 
@@ -435,10 +433,8 @@ def _measured_batches(batch_size: int, *, now: dt.datetime, days: int, read_ahea
 
 def queue_check_all(*, days: int = 30, batch_size: int = 500, actor=None) -> str:
     """Queue `check_all_accounts` on the worker; returns the django-q2 task id."""
-    from django_q.tasks import async_task
-
     days = _days(days)
-    return async_task(
+    return enqueue(
         "deployments.health.tasks.check_all_accounts",
         days=days,
         batch_size=batch_size,

@@ -30,9 +30,9 @@ NOW = dt.datetime(2026, 6, 30, 12, tzinfo=dt.UTC)
 
 @pytest.fixture(autouse=True)
 def _no_tasks(monkeypatch):
-    import django_q.tasks
+    from opsplatform import queueing
 
-    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: None)
+    monkeypatch.setattr(queueing, "async_task", lambda *a, **k: None)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -38,10 +38,10 @@ NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
 def _queue_tickets_without_running_them(monkeypatch):
     """The test cluster runs tasks inline; in production the critical-episode tickets are
     opened by the worker after each batch. Record the queued tasks instead of timing them."""
-    import django_q.tasks
+    from opsplatform import queueing
 
     queued = []
-    monkeypatch.setattr(django_q.tasks, "async_task", lambda *a, **k: queued.append(a))
+    monkeypatch.setattr(queueing, "async_task", lambda *a, **k: queued.append(a))
     return queued
 
 
