@@ -54,6 +54,7 @@ class Account(models.Model):
     time_zone = models.CharField(
         max_length=64,
         default=timezones.default_name,
+        db_default="UTC",  # rows written outside Django (bulk SQL loads) get one too
         validators=[timezones.validate],
         help_text="IANA name, e.g. America/Los_Angeles; pages and emails show dates in it.",
     )
