@@ -14,9 +14,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from deployments.health.models import AccountHealthCheck
 from opsplatform.demo import DemoContext
 from opsplatform.demo import seed_demo as seed_core
-from opsplatform.models import Account, Campaign, CampaignMetric, Persona, Sponsor
+from opsplatform.models import Account, Campaign, CampaignMetric, Persona, Sponsor, UsageEvent
 from studies import metrics, services
 from studies.models import Study
 from support.models import Ticket
@@ -26,6 +27,8 @@ C = Campaign._meta.db_table
 A = Account._meta.db_table
 M = CampaignMetric._meta.db_table
 T = Ticket._meta.db_table
+E = UsageEvent._meta.db_table
+H = AccountHealthCheck._meta.db_table
 
 HAND_SQL = {
     "renewal_rate": f"""
@@ -75,6 +78,20 @@ HAND_SQL["persona_impact"] = [
     f"SELECT persona_id, COUNT(*) FROM {A} GROUP BY persona_id",
     f"""SELECT a.persona_id, COUNT(*) FROM {T} t JOIN {A} a ON a.id = t.account_id
         WHERE t.created_at >= %(start)s AND t.created_at < %(end)s::date + 1
+        GROUP BY a.persona_id""",
+    # Account health (each account's latest check by the period's end) and onboarding
+    # completion, per persona (definition 2026.11-2).
+    f"""SELECT a.persona_id, COUNT(*),
+               COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM {E} e WHERE e.account_id = a.id
+                   AND e.type = 'onboarding_completed' AND e.occurred_at < %(end)s::date + 1)),
+               COUNT(h.status), COUNT(*) FILTER (WHERE h.status = 'healthy'),
+               COUNT(*) FILTER (WHERE h.status = 'at_risk'),
+               COUNT(*) FILTER (WHERE h.status = 'critical'), SUM(h.score), COUNT(h.score)
+        FROM {A} a LEFT JOIN LATERAL (
+            SELECT score, status FROM {H} WHERE account_id = a.id
+              AND checked_at < %(end)s::date + 1 ORDER BY checked_at DESC, id DESC LIMIT 1
+        ) h ON true
+        WHERE a.created_at < %(end)s::date + 1
         GROUP BY a.persona_id""",
 ]
 
