@@ -13,11 +13,15 @@ class BearerTokenAuth(HttpBearer):
     openapi_scheme = "bearer"
 
     def authenticate(self, request, token):
-        refuse_if_guessing(request, "api_token")
         found = selectors.api_token_authenticate(token)
         if found is None:
+            refuse_if_guessing(request, "api_token")
             note_failed_credential(request, "api_token")
             return None
+        # The address's failed-credential budget is checked by the rate limit, in the same
+        # cache round trip (throttling.ClientRateThrottle): a correct token from an address
+        # that has been guessing is refused too.
+        request.credential_kind = "api_token"
         services.touch_api_token(found)
         request.user = found.user
         request.api_token = found

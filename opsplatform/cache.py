@@ -29,12 +29,18 @@ class RedisCache(DjangoRedisCache):
     def _cache(self):
         return ReusingRedisCacheClient(self._servers, **self._options)
 
-    def count_in_window(self, key: str, timeout: int) -> int:
+    def count_in_window(self, key: str, timeout: int, *, read: str | None = None):
         """Add one to the counter under `key`, created with `timeout` seconds to live, and
-        return it: one round trip (SET NX EX, then INCR, in one pipeline)."""
+        return it: one round trip (SET NX EX, then INCR, in one pipeline). With `read`, the
+        counter under that key is read in the same round trip: (count, read value or 0)."""
         key = self.make_and_validate_key(key)
         client = self._cache.get_client(key, write=True)
         pipe = client.pipeline()
         pipe.set(key, 0, ex=timeout, nx=True)
         pipe.incr(key)
-        return int(pipe.execute()[1])
+        if read is not None:
+            pipe.get(self.make_and_validate_key(read))
+        answers = pipe.execute()
+        if read is None:
+            return int(answers[1])
+        return int(answers[1]), int(answers[2] or 0)

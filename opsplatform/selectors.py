@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from opsplatform.compiled import CompiledQuery
 from opsplatform.errors import NotFound
 from opsplatform.models import Account, ApiToken, Campaign
 from opsplatform.tenancy import scope_account_id
@@ -40,16 +41,23 @@ def account_get(*, account_id: int) -> Account:
         raise NotFound("Account not found.") from None
 
 
+# Every API request runs it: compiled once per process (opsplatform/compiled.py).
+_TOKEN_LOOKUP = CompiledQuery(
+    lambda token_hash: (
+        ApiToken.objects.select_related("user", "user__account__persona")
+        .filter(token_hash=token_hash, revoked_at__isnull=True, user__is_active=True)
+        .order_by()[:1]
+    ),
+    "token_hash",
+)
+
+
 def api_token_authenticate(raw: str) -> ApiToken | None:
     """The active token matching a presented secret, with its active user, or None. One
     query: the user's account (and persona) come with it and are kept for `account_of`."""
     if not raw or len(raw) > 200 or NUL in raw:
         return None
-    token = (
-        ApiToken.objects.select_related("user", "user__account__persona")
-        .filter(token_hash=ApiToken.hash(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    token = _TOKEN_LOOKUP.first(token_hash=ApiToken.hash(raw))
     if token is not None:
         try:
             token.user._account_cache = token.user.account

@@ -10,7 +10,10 @@
 - Failed credentials (bearer tokens, the inbound-email secret): each failure is counted per
   client address in the cache; past `CREDENTIAL_FAILURE_LIMIT` failures within
   `CREDENTIAL_FAILURE_WINDOW` seconds every credential from that address is refused with 429
-  until the window passes, a correct one included (otherwise guessing would go on).
+  until the window passes, a correct one included (otherwise guessing would go on). For a
+  correct bearer token the address's count is read by the rate limit, in the same cache
+  round trip (`BearerTokenAuth` marks the request with `credential_kind`); a refused token
+  reads it at once.
 """
 
 import hashlib
@@ -33,13 +36,26 @@ class ClientRateThrottle(AuthRateThrottle):
         return client_ip(request) or "unknown"
 
     def allow_request(self, request) -> bool:
+        kind = getattr(request, "credential_kind", None)
         if self.rate is None:
+            if kind is not None:
+                refuse_if_guessing(request, kind)
             return True
         key = self.get_cache_key(request)
         window = int(time.time() // self.duration)
         self.window_ends_at = (window + 1) * self.duration
         try:
-            count = _count(f"{key}:{window}", timeout=self.duration + 1)
+            if kind is None:
+                count = _count(f"{key}:{window}", timeout=self.duration + 1)
+            else:
+                count, failures = _count(
+                    f"{key}:{window}",
+                    timeout=self.duration + 1,
+                    read=_failure_key(request, kind),
+                )
+                _refuse_past_budget(failures)
+        except RateLimited:
+            raise
         except Exception:  # the cache is down: serve without the limit rather than fail
             logger.warning("rate limit not applied: the cache did not answer", exc_info=True)
             return True
@@ -49,17 +65,20 @@ class ClientRateThrottle(AuthRateThrottle):
         return max(self.window_ends_at - time.time(), 0.0)
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Add one to the counter under `key` (created with `timeout`) and return it."""
+def _count(key: str, *, timeout: int, read: str | None = None):
+    """Add one to the counter under `key` (created with `timeout`) and return it; with
+    `read`, also the counter under that key: (count, read value or 0)."""
     if hasattr(cache, "count_in_window"):  # opsplatform.cache.RedisCache: one round trip
-        return cache.count_in_window(key, timeout)
+        return cache.count_in_window(key, timeout, read=read)
     if cache.add(key, 1, timeout=timeout):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=timeout)
-        return 1
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=timeout)
+            count = 1
+    return count if read is None else (count, cache.get(read, 0))
 
 
 def _failure_key(request, kind: str) -> str:
@@ -73,6 +92,10 @@ def refuse_if_guessing(request, kind: str) -> None:
     except Exception:  # the cache is down: the credential itself is still checked
         logger.warning("failed-credential check skipped: the cache did not answer", exc_info=True)
         return
+    _refuse_past_budget(failures)
+
+
+def _refuse_past_budget(failures: int) -> None:
     if failures >= settings.CREDENTIAL_FAILURE_LIMIT:
         raise RateLimited("Too many failed credentials from your address; retry later.")
 

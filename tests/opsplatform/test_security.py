@@ -115,6 +115,20 @@ def test_guessing_bearer_tokens_is_throttled_per_client_address(settings, accoun
     assert elsewhere.status_code == 200
 
 
+def test_a_right_guess_is_refused_also_when_no_rate_limit_is_set(settings, account, monkeypatch):
+    # A correct token's failure budget is read with the rate limit; without a rate the
+    # throttle still reads it.
+    from opsplatform.api import api
+
+    (throttle,) = api.throttle
+    monkeypatch.setattr(throttle, "rate", None)
+    settings.CREDENTIAL_FAILURE_LIMIT = 2
+    good = token_for(account.user)
+    assert [bearer(f"guess-{n}").status_code for n in range(2)] == [401, 401]
+    assert bearer(good).status_code == 429
+    assert bearer(good, remote="192.0.2.44").status_code == 200
+
+
 def test_good_tokens_do_not_use_up_the_failure_budget(settings, account):
     settings.CREDENTIAL_FAILURE_LIMIT = 2
     good = token_for(account.user)

@@ -1,0 +1,96 @@
+"""Hot queries compiled to SQL once per process and run many times.
+
+Building the SQL of a queryset (joins, select_related columns, converters) costs more CPU
+than PostgreSQL spends running a primary-key or unique-index lookup: the bearer-token
+lookup every API request makes took about a quarter of a request's Django time under load
+(docs/performance.md). A `CompiledQuery` builds its queryset once, with a marker string in
+place of each parameter, keeps the SQL, and from then on only swaps the values in and turns
+the row into model instances the way Django's own iterator does (`from_db`, the
+select_related populators, the field converters).
+
+Only string parameters compared for equality are supported (a marker must reach the SQL
+parameters unchanged); compiling checks every marker appears exactly once."""
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    params: tuple  # a parameter name (str) or ("value", v) for a fixed value
+    model: type
+    start: int
+    end: int
+    attnames: list[str]
+    populators: list
+    converters: list[tuple[int, list, object]]
+
+
+class CompiledQuery:
+    """`CompiledQuery(lambda key: Model.objects.filter(key=key)[:1], "key").first(key="…")`:
+    the first row's instance (with its select_related objects) or None."""
+
+    def __init__(self, build: Callable[..., QuerySet], *names: str):
+        self.build = build
+        self.names = names
+        self._plans: dict[str, _Plan] = {}
+
+    def _compile(self, alias: str) -> _Plan:
+        markers = {name: f"\x1fparam:{name}:{secrets.token_hex(8)}\x1f" for name in self.names}
+        by_marker = {marker: name for name, marker in markers.items()}
+        compiler = self.build(**markers).query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        slots = tuple(
+            by_marker[p] if isinstance(p, str) and p in by_marker else ("value", p) for p in params
+        )
+        for name in self.names:
+            if slots.count(name) != 1:
+                raise ValueError(f"parameter {name!r} must reach the SQL once, unchanged")
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = klass_info["select_fields"]
+        start, end = fields[0], fields[-1] + 1
+        converters = [
+            (position, convs, expression)
+            for position, (convs, expression) in compiler.get_converters(
+                [s[0] for s in select[: compiler.col_count]]
+            ).items()
+        ]
+        return _Plan(
+            sql=sql,
+            params=slots,
+            model=klass_info["model"],
+            start=start,
+            end=end,
+            attnames=[f[0].target.attname for f in select[start:end]],
+            populators=get_related_populators(klass_info, select, alias),
+            converters=converters,
+        )
+
+    def first(self, using: str = "default", **values: str):
+        plan = self._plans.get(using)
+        if plan is None:
+            plan = self._plans[using] = self._compile(using)
+        params = [values[slot] if isinstance(slot, str) else slot[1] for slot in plan.params]
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(plan.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if plan.converters:
+            row = list(row)
+            for position, convs, expression in plan.converters:
+                value = row[position]
+                for converter in convs:
+                    value = converter(value, expression, connection)
+                row[position] = value
+        obj = plan.model.from_db(using, plan.attnames, row[plan.start : plan.end])
+        for populator in plan.populators:
+            populator.populate(row, obj)
+        return obj
