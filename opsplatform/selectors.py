@@ -13,7 +13,7 @@ def campaign_list(
     *, user, account_id: int | None = None, status: str | None = None, sponsor: str | None = None
 ) -> QuerySet[Campaign]:
     scoped = scope_account_id(user, account_id, perm="opsplatform.view_campaign")
-    qs = Campaign.objects.select_related("sponsor", "account").order_by("-starts_on", "-id")
+    qs = Campaign.objects.select_related("sponsor").order_by("-starts_on", "-id")
     if scoped is not None:
         qs = qs.filter(account_id=scoped)
     if status:
@@ -25,7 +25,7 @@ def campaign_list(
 
 def campaign_get(*, user, campaign_id: int, for_update: bool = False) -> Campaign:
     """A campaign the user may see; another tenant's campaign is simply not found."""
-    qs = campaign_list(user=user)
+    qs = campaign_list(user=user).select_related("account")
     if for_update:
         qs = qs.select_for_update(of=("self",))
     try:
