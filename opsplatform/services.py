@@ -1,6 +1,7 @@
 """Writes to the shared domain: accounts, tokens, campaigns, metrics, usage events, groups."""
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -13,7 +14,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -382,13 +383,17 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
         )
         if len(locked) != len(account_ids):
             raise NotFound("Account not found.")
+        now = timezone.now()
+        if connection.vendor == "postgresql":
+            accepted = _insert_events_pg(events, now)
+            _count_events(accepted, len(events))
+            return accepted, len(events) - accepted
         existing = set(
             UsageEvent.objects.filter(
                 account_id__in=account_ids,
                 idempotency_key__in={e.idempotency_key for e in events},
             ).values_list("account_id", "idempotency_key")
         )
-        now = timezone.now()
         fresh: list[UsageEvent] = []
         for e in events:
             key = (e.account_id, e.idempotency_key)
@@ -406,9 +411,45 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
                 )
             )
         UsageEvent.objects.bulk_create(fresh, batch_size=500)
-    telemetry.EVENTS_INGESTED.labels(result="accepted").inc(len(fresh))
-    telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(len(events) - len(fresh))
+    _count_events(len(fresh), len(events))
     return len(fresh), len(events) - len(fresh)
+
+
+def _insert_events_pg(events: Sequence[EventInput], now: dt.datetime) -> int:
+    """PostgreSQL: the batch in one INSERT … SELECT FROM unnest(…), keys already stored (or
+    repeated in the batch) skipped by the unique constraint; returns how many were stored.
+    Replaces a read of the existing keys and Django's bulk_create, whose per-field
+    preparation of 50 rows cost half of a batch request's CPU."""
+    fields = {f.name: f.column for f in UsageEvent._meta.concrete_fields}
+    columns = ", ".join(
+        connection.ops.quote_name(fields[name])
+        for name in ("account", "type", "occurred_at", "properties", "idempotency_key")
+    )
+    received, key = (connection.ops.quote_name(fields[n]) for n in ("received_at", "account"))
+    sql = f"""
+        INSERT INTO {connection.ops.quote_name(UsageEvent._meta.db_table)} ({columns}, {received})
+        SELECT a, t, o, p::jsonb, k, %s
+        FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+            AS e(a, t, o, p, k)
+        ON CONFLICT ({key}, {connection.ops.quote_name(fields["idempotency_key"])}) DO NOTHING"""  # noqa: S608 (names from the model; values are parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                now,
+                [e.account_id for e in events],
+                [e.type for e in events],
+                [e.occurred_at for e in events],
+                [json.dumps(e.properties) for e in events],
+                [e.idempotency_key for e in events],
+            ],
+        )
+        return cursor.rowcount
+
+
+def _count_events(accepted: int, received: int) -> None:
+    telemetry.EVENTS_INGESTED.labels(result="accepted").inc(accepted)
+    telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(received - accepted)
 
 
 # --- campaigns --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from opsplatform.models import Campaign, CampaignMetric, UsageEvent
 from tests.conftest import ApiClient
@@ -117,6 +118,28 @@ def test_events_are_stored_once_per_idempotency_key(api, account):
     assert sorted(
         UsageEvent.objects.filter(account=account).values_list("idempotency_key", flat=True)
     ) == ["a", "b", "c"]
+
+
+def test_a_stored_event_keeps_its_type_time_and_properties(api, account):
+    body = {
+        "type": "ad.played",
+        "occurred_at": "2026-03-01T03:15:30.250000-08:00",
+        "idempotency_key": "kept",
+        "properties": {"episode": 12, "label": "Folge \u00fcber", "tags": ["a", "b"], "ok": True},
+    }
+    before = timezone.now()
+    assert api.post("events", {"events": [body]}).json() == {"accepted": 1, "duplicates": 0}
+
+    stored = UsageEvent.objects.get(account=account, idempotency_key="kept")
+    assert stored.type == "ad.played"
+    assert stored.occurred_at == dt.datetime(2026, 3, 1, 11, 15, 30, 250000, tzinfo=dt.UTC)
+    assert stored.properties == {
+        "episode": 12,
+        "label": "Folge über",
+        "tags": ["a", "b"],
+        "ok": True,
+    }
+    assert before <= stored.received_at <= timezone.now()
 
 
 def test_the_same_key_in_two_accounts_is_two_events(api, other_api):
