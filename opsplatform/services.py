@@ -386,33 +386,39 @@ def ingest_events(*, events: Sequence[EventInput]) -> tuple[int, int]:
         now = timezone.now()
         if connection.vendor == "postgresql":
             accepted = _insert_events_pg(events, now)
-            _count_events(accepted, len(events))
-            return accepted, len(events) - accepted
-        existing = set(
-            UsageEvent.objects.filter(
-                account_id__in=account_ids,
-                idempotency_key__in={e.idempotency_key for e in events},
-            ).values_list("account_id", "idempotency_key")
-        )
-        fresh: list[UsageEvent] = []
-        for e in events:
-            key = (e.account_id, e.idempotency_key)
-            if key in existing:
-                continue
-            existing.add(key)
-            fresh.append(
-                UsageEvent(
-                    account_id=e.account_id,
-                    type=e.type,
-                    occurred_at=e.occurred_at,
-                    properties=e.properties,
-                    idempotency_key=e.idempotency_key,
-                    received_at=now,
-                )
+        else:
+            accepted = _insert_events_orm(events, account_ids, now)
+    telemetry.EVENTS_INGESTED.labels(result="accepted").inc(accepted)
+    telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(len(events) - accepted)
+    return accepted, len(events) - accepted
+
+
+def _insert_events_orm(events: Sequence[EventInput], account_ids, now: dt.datetime) -> int:
+    """The stored keys are read, the new events created in bulk; returns how many."""
+    existing = set(
+        UsageEvent.objects.filter(
+            account_id__in=account_ids,
+            idempotency_key__in={e.idempotency_key for e in events},
+        ).values_list("account_id", "idempotency_key")
+    )
+    fresh: list[UsageEvent] = []
+    for e in events:
+        key = (e.account_id, e.idempotency_key)
+        if key in existing:
+            continue
+        existing.add(key)
+        fresh.append(
+            UsageEvent(
+                account_id=e.account_id,
+                type=e.type,
+                occurred_at=e.occurred_at,
+                properties=e.properties,
+                idempotency_key=e.idempotency_key,
+                received_at=now,
             )
-        UsageEvent.objects.bulk_create(fresh, batch_size=500)
-    _count_events(len(fresh), len(events))
-    return len(fresh), len(events) - len(fresh)
+        )
+    UsageEvent.objects.bulk_create(fresh, batch_size=500)
+    return len(fresh)
 
 
 def _insert_events_pg(events: Sequence[EventInput], now: dt.datetime) -> int:
@@ -445,11 +451,6 @@ def _insert_events_pg(events: Sequence[EventInput], now: dt.datetime) -> int:
             ],
         )
         return cursor.rowcount
-
-
-def _count_events(accepted: int, received: int) -> None:
-    telemetry.EVENTS_INGESTED.labels(result="accepted").inc(accepted)
-    telemetry.EVENTS_INGESTED.labels(result="duplicate").inc(received - accepted)
 
 
 # --- campaigns --------------------------------------------------------------------------------
