@@ -8,8 +8,9 @@ place of each parameter, keeps the SQL, and from then on only swaps the values i
 the row into model instances the way Django's own iterator does (`from_db`, the
 select_related populators, the field converters).
 
-Only string parameters compared for equality are supported (a marker must reach the SQL
-parameters unchanged); compiling checks every marker appears exactly once."""
+Parameters are strings or integers compared for equality (a marker must reach the SQL
+parameters unchanged: no `__icontains`, no LIMIT); compiling checks every marker appears
+exactly once."""
 
 import secrets
 from collections.abc import Callable
@@ -33,21 +34,29 @@ class _Plan:
 
 
 class CompiledQuery:
-    """`CompiledQuery(lambda key: Model.objects.filter(key=key)[:1], "key").first(key="…")`:
-    the first row's instance (with its select_related objects) or None."""
+    """`CompiledQuery(lambda key: Model.objects.filter(key=key)[:1], key=str)`, then
+    `.first(key="…")`: the first row's instance (with its select_related objects) or None;
+    `.all(key="…")`: every row's."""
 
-    def __init__(self, build: Callable[..., QuerySet], *names: str):
+    def __init__(self, build: Callable[..., QuerySet], **types: type):
         self.build = build
-        self.names = names
+        self.names = tuple(types)
+        self.types = types
         self._plans: dict[str, _Plan] = {}
 
+    def _marker(self, name: str):
+        if self.types[name] is int:  # far outside any id or count the queries compare with
+            return -(2**62) - secrets.randbelow(2**40)
+        return f"\x1fparam:{name}:{secrets.token_hex(8)}\x1f"
+
     def _compile(self, alias: str) -> _Plan:
-        markers = {name: f"\x1fparam:{name}:{secrets.token_hex(8)}\x1f" for name in self.names}
+        markers = {name: self._marker(name) for name in self.names}
         by_marker = {marker: name for name, marker in markers.items()}
         compiler = self.build(**markers).query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         slots = tuple(
-            by_marker[p] if isinstance(p, str) and p in by_marker else ("value", p) for p in params
+            by_marker[p] if isinstance(p, str | int) and p in by_marker else ("value", p)
+            for p in params
         )
         for name in self.names:
             if slots.count(name) != 1:
@@ -72,17 +81,29 @@ class CompiledQuery:
             converters=converters,
         )
 
-    def first(self, using: str = "default", **values: str):
+    def first(self, using: str = "default", **values):
+        rows = self._run(using, values, many=False)
+        return rows[0] if rows else None
+
+    def all(self, using: str = "default", **values) -> list:
+        return self._run(using, values, many=True)
+
+    def _run(self, using: str, values: dict, *, many: bool) -> list:
         plan = self._plans.get(using)
         if plan is None:
             plan = self._plans[using] = self._compile(using)
+        for name in self.names:
+            if not isinstance(values[name], self.types[name]):
+                raise TypeError(f"{name} must be {self.types[name].__name__}")
         params = [values[slot] if isinstance(slot, str) else slot[1] for slot in plan.params]
         connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            rows = cursor.fetchall() if many else cursor.fetchmany(1)
+        return [self._instance(plan, row, connection, using) for row in rows]
+
+    @staticmethod
+    def _instance(plan: _Plan, row, connection, using: str):
         if plan.converters:
             row = list(row)
             for position, convs, expression in plan.converters:

@@ -48,7 +48,7 @@ _TOKEN_LOOKUP = CompiledQuery(
         .filter(token_hash=token_hash, revoked_at__isnull=True, user__is_active=True)
         .order_by()[:1]
     ),
-    "token_hash",
+    token_hash=str,
 )
 
 

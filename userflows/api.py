@@ -208,7 +208,7 @@ class BillingOut(Schema):
 
     @staticmethod
     def resolve_plans(obj):
-        return list(selectors.plan_list())
+        return selectors.plans()
 
 
 class InvoiceOut(Schema):

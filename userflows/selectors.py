@@ -6,6 +6,7 @@ import datetime as dt
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from opsplatform.compiled import CompiledQuery
 from opsplatform.errors import NotFound
 from opsplatform.tenancy import scope_account_id, visible_to
 from userflows.models import (
@@ -41,16 +42,34 @@ def plan_list() -> QuerySet[Plan]:
     return Plan.objects.order_by("sort_order", "price_cents")
 
 
-def subscription_get(account) -> Subscription | None:
-    return (
+# The billing answer reads these on every call: compiled once (opsplatform/compiled.py).
+_SUBSCRIPTION = CompiledQuery(
+    lambda account_id: (
         Subscription.objects.select_related("plan", "scheduled_plan")
-        .filter(account=account)
-        .first()
-    )
+        .filter(account_id=account_id)
+        .order_by("pk")[:1]
+    ),
+    account_id=int,
+)
+_PAYMENT_METHOD = CompiledQuery(
+    lambda account_id: PaymentMethod.objects.filter(account_id=account_id).order_by("pk")[:1],
+    account_id=int,
+)
+_PLANS = CompiledQuery(lambda: Plan.objects.order_by("sort_order", "price_cents"))
+
+
+def subscription_get(account) -> Subscription | None:
+    """The account's subscription (one per account) with its plans, or None."""
+    return _SUBSCRIPTION.first(account_id=account.pk)
 
 
 def payment_method_get(account) -> PaymentMethod | None:
-    return PaymentMethod.objects.filter(account=account).first()
+    return _PAYMENT_METHOD.first(account_id=account.pk)
+
+
+def plans() -> list[Plan]:
+    """Every plan, in the order they are offered."""
+    return _PLANS.all()
 
 
 def invoice_list(*, user, account_id: int | None = None) -> QuerySet[Invoice]:

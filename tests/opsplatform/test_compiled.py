@@ -73,7 +73,7 @@ def test_field_converters_apply_json_comes_back_as_a_dict():
     )
     lookup = CompiledQuery(
         lambda key: UsageEvent.objects.select_related("account").filter(idempotency_key=key)[:1],
-        "key",
+        key=str,
     )
     event = lookup.first(key="compiled-1")
     assert event.properties == {"episode": 12, "tags": ["a", "b"]}
@@ -84,7 +84,30 @@ def test_field_converters_apply_json_comes_back_as_a_dict():
 
 def test_a_parameter_that_does_not_reach_the_sql_unchanged_is_refused():
     lookup = CompiledQuery(
-        lambda key: UsageEvent.objects.filter(idempotency_key__icontains=key)[:1], "key"
+        lambda key: UsageEvent.objects.filter(idempotency_key__icontains=key)[:1], key=str
     )
     with pytest.raises(ValueError, match="must reach the SQL once"):
         lookup.first(key="x")
+
+
+def test_integer_parameters_and_all_rows_in_order():
+    first, second = AccountFactory(name="First"), AccountFactory(name="Second")
+    for account, keys in ((first, ["b", "a", "c"]), (second, ["z"])):
+        for n, key in enumerate(keys):
+            UsageEvent.objects.create(
+                account=account,
+                type="login",
+                occurred_at=timezone.make_aware(dt.datetime(2026, 1, 1 + n)),
+                idempotency_key=key,
+            )
+    lookup = CompiledQuery(
+        lambda account_id: UsageEvent.objects.filter(account_id=account_id).order_by(
+            "idempotency_key"
+        ),
+        account_id=int,
+    )
+    assert [e.idempotency_key for e in lookup.all(account_id=first.id)] == ["a", "b", "c"]
+    assert [e.idempotency_key for e in lookup.all(account_id=second.id)] == ["z"]
+    assert lookup.all(account_id=second.id + first.id + 1000) == []
+    with pytest.raises(TypeError, match="account_id must be int"):
+        lookup.all(account_id=str(first.id))
