@@ -3,8 +3,12 @@
 
 import functools
 import logging
+from dataclasses import asdict
 
-from csp.middleware import CSPMiddleware
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -120,6 +124,22 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     evaluates its attributes (`'unsafe-eval'`) and sets inline styles, and the API docs,
     whose Swagger UI sets inline styles."""
 
+    def process_response(self, request, response):
+        # API answers carry the same policy every time: built once per process instead of
+        # on every response (nothing per-response on them: no nonce, no decorator).
+        if (
+            is_api_path(request)
+            and getattr(request, "_csp_nonce", None) is None
+            and not any(hasattr(response, name) for name in _PER_RESPONSE_CSP)
+            and CSP_HEADER not in response
+        ):
+            policy = _api_policy(self, request, response)
+            if policy is not None:
+                response[CSP_HEADER] = policy
+                request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+                return response
+        return super().process_response(request, response)
+
     def get_policy_parts(self, request, response, report_only=False):
         parts = super().get_policy_parts(request, response, report_only)
         path = request.path_info
@@ -131,6 +151,35 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if widen and parts.update is None:
             parts.update = widen
         return parts
+
+
+_PER_RESPONSE_CSP = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_exempt",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    "_csp_exempt_ro",
+)
+_API_POLICY: list[str] = []
+
+
+def _api_policy(middleware, request, response) -> str | None:
+    """The policy of an API answer, built once; None when the settings ask for more than one
+    fixed header (a report-only policy, excluded prefixes): the generic path handles those."""
+    if not _API_POLICY:
+        policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+        if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) or policy.get(
+            "EXCLUDE_URL_PREFIXES"
+        ):
+            _API_POLICY.append(None)
+        else:
+            _API_POLICY.append(
+                build_policy(**asdict(middleware.get_policy_parts(request, response)))
+            )
+    return _API_POLICY[0]
 
 
 @functools.cache

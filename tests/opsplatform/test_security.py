@@ -269,6 +269,28 @@ def test_every_page_sends_a_same_origin_content_security_policy(client, account)
     assert "unsafe-inline" not in customer_policy and "unsafe-eval" not in customer_policy
 
 
+def test_api_answers_carry_the_api_policy_every_time(api, client):
+    def directives(response):
+        return sorted(part.strip() for part in csp(response).split(";"))
+
+    expected = [
+        "base-uri 'self'",
+        "connect-src 'self'",
+        "default-src 'self'",
+        "font-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+    ]
+    assert directives(api.get("me")) == expected
+    assert directives(api.get("me")) == expected  # the second answer: the policy built once
+    assert directives(client.get("/api/v1/no-such-path")) == expected  # 404s under /api/ too
+    assert "unsafe-inline" not in csp(client.get("/login/"))
+
+
 def test_admin_policy_adds_no_origin(client):
     client.force_login(staff_in(is_superuser=True))
     policy = csp(client.get("/admin/"))
