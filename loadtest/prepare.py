@@ -95,4 +95,7 @@ def queue_schedules() -> int:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] != "0")
+    if sys.argv[1:] == ["--queue-schedules"]:
+        print(f"queued {queue_schedules()} scheduled jobs")
+    else:
+        main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] != "0")

@@ -3,8 +3,17 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from opsplatform.compiled import CompiledQuery
 from opsplatform.errors import Forbidden, NotFound
 from opsplatform.models import Account
+
+# Every page of a signed-in customer asks: compiled once (opsplatform/compiled.py).
+_ACCOUNT_OF_USER = CompiledQuery(
+    lambda user_id: (
+        Account.objects.select_related("persona").filter(user_id=user_id).order_by("pk")[:1]
+    ),
+    user_id=int,
+)
 
 
 def account_of(user: AbstractBaseUser | None) -> Account | None:
@@ -14,7 +23,7 @@ def account_of(user: AbstractBaseUser | None) -> Account | None:
     cached = getattr(user, "_account_cache", False)
     if cached is not False:
         return cached
-    account = Account.objects.select_related("persona").filter(user=user).first()
+    account = _ACCOUNT_OF_USER.first(user_id=user.pk)
     user._account_cache = account
     return account
 

@@ -136,12 +136,17 @@ def deletion_get(*, user, deletion_id: int) -> DeletionRequest:
         raise NotFound("Deletion request not found.") from None
 
 
+# Every customer page asks (the banner): compiled once.
+_PENDING_DELETION = CompiledQuery(
+    lambda account_id: DeletionRequest.objects.filter(
+        account_id=account_id, status__in=DeletionRequest.PENDING_STATUSES
+    ).order_by("-requested_at", "-pk")[:1],
+    account_id=int,
+)
+
+
 def pending_deletion_get(account) -> DeletionRequest | None:
-    return (
-        DeletionRequest.objects.filter(account=account, status__in=DeletionRequest.PENDING_STATUSES)
-        .order_by("-requested_at")
-        .first()
-    )
+    return _PENDING_DELETION.first(account_id=account.pk)
 
 
 def due_deletion_id_list(*, now: dt.datetime | None = None) -> list[int]:
