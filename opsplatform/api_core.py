@@ -204,7 +204,7 @@ class CampaignFilters(Schema):
 @router.get("/campaigns", response=responses({200: list[CampaignOut]}), summary="List campaigns")
 @paginate(Pagination)
 def list_campaigns(request, filters: Query[CampaignFilters]):
-    return selectors.campaign_list(
+    return selectors.campaign_listing(
         user=request.user,
         account_id=filters.account_id,
         status=filters.status,

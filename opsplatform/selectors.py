@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from opsplatform.compiled import CompiledQuery
+from opsplatform.compiled import CompiledQuery, Listing
 from opsplatform.errors import NotFound
 from opsplatform.models import Account, ApiToken, Campaign
 from opsplatform.tenancy import scope_account_id
@@ -21,6 +21,30 @@ def campaign_list(
     if sponsor:
         qs = qs.filter(sponsor__name=sponsor)
     return qs
+
+
+# One account's campaigns, newest first: what every customer's GET /campaigns pages through.
+_ACCOUNT_CAMPAIGNS = CompiledQuery(
+    lambda account_id: (
+        Campaign.objects.select_related("sponsor")
+        .filter(account_id=account_id)
+        .order_by("-starts_on", "-id")
+    ),
+    account_id=int,
+)
+
+
+def campaign_listing(
+    *, user, account_id: int | None = None, status: str | None = None, sponsor: str | None = None
+) -> QuerySet[Campaign] | Listing:
+    """What the campaigns endpoint pages through: the same rows as `campaign_list`; one
+    account's unfiltered list (every customer's call) compiled once (opsplatform/compiled.py)."""
+    if status or sponsor:
+        return campaign_list(user=user, account_id=account_id, status=status, sponsor=sponsor)
+    scoped = scope_account_id(user, account_id, perm="opsplatform.view_campaign")
+    if scoped is None:
+        return campaign_list(user=user)
+    return Listing(_ACCOUNT_CAMPAIGNS, account_id=scoped)
 
 
 def campaign_get(*, user, campaign_id: int, for_update: bool = False) -> Campaign:

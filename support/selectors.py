@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
+from opsplatform.compiled import CompiledQuery, Listing
 from opsplatform.errors import InvalidInput, NotFound
 from opsplatform.tenancy import is_staff, require_perm, scope_account_id, visible_to
 from support.models import (
@@ -74,6 +75,35 @@ def ticket_list(
     if search:
         qs = qs.filter(search_q(search))
     return qs
+
+
+# One account's tickets, newest first, with the assignee the answer names: what every
+# customer's GET /support/tickets pages through.
+_ACCOUNT_TICKETS = CompiledQuery(
+    lambda account_id: (
+        Ticket.objects.select_related("assignee")
+        .filter(account_id=account_id)
+        .order_by("-created_at", "-id")
+    ),
+    account_id=int,
+)
+
+
+def ticket_listing(*, user, **filters) -> QuerySet[Ticket] | Listing:
+    """What the tickets endpoint pages through: the same rows as `ticket_list` (filters by
+    the same names); one account's unfiltered list (every customer's call) compiled once
+    (opsplatform/compiled.py); otherwise the queryset with the assignee, not the account's
+    row (the answer shows its id only)."""
+    account_id = filters.pop("account_id", None)
+    if not any(value is not None for value in filters.values()):
+        scoped = scope_account_id(user, account_id, perm="support.view_ticket")
+        if scoped is not None:
+            return Listing(_ACCOUNT_TICKETS, account_id=scoped)
+    return (
+        ticket_list(user=user, account_id=account_id, **filters)
+        .select_related(None)
+        .select_related("assignee")
+    )
 
 
 def search_q(text: str) -> Q:

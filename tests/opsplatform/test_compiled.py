@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from opsplatform import selectors, services
-from opsplatform.compiled import CompiledQuery
+from opsplatform.compiled import CompiledQuery, Listing
 from opsplatform.models import Account, UsageEvent
 from tests.factories import AccountFactory, StaffFactory, token_for
 
@@ -111,3 +111,59 @@ def test_integer_parameters_and_all_rows_in_order():
     assert lookup.all(account_id=second.id + first.id + 1000) == []
     with pytest.raises(TypeError, match="account_id must be int"):
         lookup.all(account_id=str(first.id))
+
+
+def _events(account, keys):
+    for n, key in enumerate(keys):
+        UsageEvent.objects.create(
+            account=account,
+            type="login",
+            occurred_at=timezone.make_aware(dt.datetime(2026, 2, 1 + n)),
+            idempotency_key=key,
+        )
+
+
+def test_count_and_pages_match_the_querysets_rows():
+    mine, other = AccountFactory(), AccountFactory()
+    _events(mine, ["e1", "e2", "e3", "e4", "e5"])
+    _events(other, ["x1"])
+    listing = CompiledQuery(
+        lambda account_id: (
+            UsageEvent.objects.select_related("account")
+            .filter(account_id=account_id)
+            .order_by("-occurred_at", "-id")
+        ),
+        account_id=int,
+    )
+    assert listing.count(account_id=mine.id) == 5
+    assert listing.count(account_id=other.id) == 1
+    assert [e.idempotency_key for e in listing.page(0, 2, account_id=mine.id)] == ["e5", "e4"]
+    assert [e.idempotency_key for e in listing.page(2, 2, account_id=mine.id)] == ["e3", "e2"]
+    assert [e.idempotency_key for e in listing.page(4, 2, account_id=mine.id)] == ["e1"]
+    assert listing.page(5, 2, account_id=mine.id) == []
+    assert listing.page(0, 2, account_id=mine.id)[0].account.name == mine.name
+    with pytest.raises(ValueError, match="must not be negative"):
+        listing.page(-1, 2, account_id=mine.id)
+
+
+def test_a_listing_is_read_the_way_ninja_pages_a_queryset():
+    account = AccountFactory()
+    _events(account, ["a", "b", "c"])
+    query = CompiledQuery(
+        lambda account_id: UsageEvent.objects.filter(account_id=account_id).order_by("id"),
+        account_id=int,
+    )
+    listing = Listing(query, account_id=account.id)
+    assert listing.all().count() == 3
+    assert [e.idempotency_key for e in listing[1:3]] == ["b", "c"]
+    assert [e.idempotency_key for e in listing[:2]] == ["a", "b"]
+    with pytest.raises(ValueError, match="offset:offset"):
+        listing[1:]
+
+
+def test_a_sliced_query_is_neither_counted_nor_paged():
+    sliced = CompiledQuery(lambda key: UsageEvent.objects.filter(idempotency_key=key)[:1], key=str)
+    with pytest.raises(TypeError, match="cannot be counted"):
+        sliced.count(key="a")
+    with pytest.raises(TypeError, match="cannot be paged"):
+        sliced.page(0, 1, key="a")
