@@ -13,6 +13,8 @@ admin.site.index_title = "Operations back office"
 handler500 = "opsplatform.views.server_error"
 
 urlpatterns = [
+    # First: the API takes most requests, and Django tries the patterns in order.
+    path("api/v1/", api.urls),
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -61,7 +63,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),
 ]
 
 # MEDIA_ROOT is never served, in development neither: it holds customers' export files, which
