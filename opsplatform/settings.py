@@ -113,7 +113,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+            DATABASE_URL,
+            conn_max_age=env_int("CONN_MAX_AGE", 60),
+            # Off by default: a `SELECT 1` round trip on every request cost 7% of the API's
+            # throughput (docs/performance.md). Without it the first request on a connection
+            # a database restart broke answers 503 and Django replaces the connection.
+            conn_health_checks=env_bool("CONN_HEALTH_CHECKS", default=False),
         )
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
