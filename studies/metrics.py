@@ -450,42 +450,51 @@ def account_revenue(start: dt.date, end: dt.date, segment: Persona | None) -> Re
 
 
 # The SQL of _account_revenue_pg (table names and fixed fragments are interpolated; values
-# are parameters). `k`: one campaign's length, cents and days inside each period.
+# are parameters). `k`: each live campaign overlapping either period, its length, cents and
+# days inside each period.
 _CAMPAIGN_FIGURES = """
-    SELECT c.ends_on - c.starts_on + 1 AS len, CAST(c.deal_value * 100 AS bigint) AS cents,
+    SELECT c.account_id, c.ends_on - c.starts_on + 1 AS len,
+           CAST(c.deal_value * 100 AS bigint) AS cents,
            GREATEST(LEAST(c.ends_on, %(end)s) - GREATEST(c.starts_on, %(start)s) + 1, 0) AS dc,
            GREATEST(LEAST(c.ends_on, %(prev_end)s) - GREATEST(c.starts_on, %(prev_start)s) + 1,
-                    0) AS dp"""
-_LIVE = """c.starts_on <= %(end)s AND c.ends_on >= %(prev_start)s AND c.status <> %(canceled)s"""
+                    0) AS dp
+    FROM {campaign} c
+    WHERE c.starts_on <= %(end)s AND c.ends_on >= %(prev_start)s AND c.status <> %(canceled)s"""
 _GROWTH_SQL = """
-WITH sums AS MATERIALIZED (
-    -- One pass: per account (its integer sums, exact when all its campaigns share one length,
-    -- and its shares summed in doubles) and per persona and length (the exact totals).
-    SELECT c.account_id, a.persona_id, k.len, COUNT(*) AS terms,
-           MIN(k.len) AS lmin, MAX(k.len) AS lmax,
-           SUM(k.cents * k.dc) AS cur_int, SUM(k.cents * k.dp) AS prev_int,
-           SUM(CAST(k.cents * k.dc AS float8) / k.len) AS cur,
-           SUM(CAST(k.cents * k.dp AS float8) / k.len) AS prev
-    FROM {campaign} c JOIN {account} a ON a.id = c.account_id
-    CROSS JOIN LATERAL ({figures} OFFSET 0) k  -- OFFSET 0: computed once per campaign
-    WHERE {live} {segment_filter}
-    GROUP BY GROUPING SETS ((c.account_id, a.persona_id), (a.persona_id, k.len))
-),
-rated AS MATERIALIZED (
-    -- comparison: -1/0/1 where certain (exact sums, or doubles apart by more than twice
-    -- their error bound, see _account_revenue_pg), else NULL; rate within `bound`. A sum of
-    -- positive shares is 0 exactly when every share is: the zero tests read the doubles.
-    SELECT account_id, persona_id,
-           CAST(CASE WHEN prev = 0 THEN 1
-                     WHEN cur = 0 THEN -1
-                     WHEN lmin = lmax THEN sign(cur_int - prev_int)
-                     WHEN abs(cur - prev) > (terms + 2) * CAST(%(e51)s AS float8) * (cur + prev)
-                     THEN sign(cur - prev) END AS int) AS comparison,
-           cur = 0 OR lmin = lmax AS exact, cur_int, prev_int,
-           CASE WHEN prev > 0 THEN cur / prev - 1 END AS rate,
-           (terms + 2) * CAST(%(e50)s AS float8) * (cur / NULLIF(prev, 0))
+WITH rated AS MATERIALIZED (
+    -- One pass over the campaigns: per persona and length the exact integer totals; per
+    -- account (with revenue) its call where certain — its integer sums are exact when all
+    -- its campaigns share one length, else its shares summed in doubles must be apart by
+    -- more than twice their error bound (see _account_revenue_pg) — else NULL, and its
+    -- rate within `bound`. A sum of positive shares is 0 exactly when every share is.
+    SELECT k.account_id, a.persona_id, k.len,
+           SUM(k.now) AS cur_int, SUM(k.before) AS prev_int,
+           CAST(CASE WHEN SUM(k.share_before) = 0 THEN 1
+                     WHEN SUM(k.share_now) = 0 THEN -1
+                     WHEN MIN(k.len) = MAX(k.len) AND SUM(k.now) < CAST(%(exact_below)s AS float8)
+                          AND SUM(k.before) < CAST(%(exact_below)s AS float8)
+                     THEN sign(SUM(k.now) - SUM(k.before))
+                     WHEN abs(SUM(k.share_now) - SUM(k.share_before)) > (COUNT(*) + 2)
+                          * CAST(%(e51)s AS float8) * (SUM(k.share_now) + SUM(k.share_before))
+                     THEN sign(SUM(k.share_now) - SUM(k.share_before)) END AS int) AS comparison,
+           (SUM(k.share_now) = 0 OR MIN(k.len) = MAX(k.len))
+               AND SUM(k.now) < CAST(%(exact_below)s AS float8)
+               AND SUM(k.before) < CAST(%(exact_below)s AS float8) AS exact,
+           CASE WHEN SUM(k.share_before) > 0
+                THEN SUM(k.share_now) / SUM(k.share_before) - 1 END AS rate,
+           (COUNT(*) + 2) * CAST(%(e50)s AS float8)
+               * (SUM(k.share_now) / NULLIF(SUM(k.share_before), 0))
                + CAST(%(e50)s AS float8) AS bound
-    FROM sums WHERE account_id IS NOT NULL AND (cur > 0 OR prev > 0)
+    -- OFFSET 0 keeps each subquery whole, so every figure is computed once per campaign.
+    FROM (SELECT f.account_id, f.len, CAST(f.cents * f.dc AS float8) AS now,
+                 CAST(f.cents * f.dp AS float8) AS before,
+                 CAST(f.cents * f.dc AS float8) / f.len AS share_now,
+                 CAST(f.cents * f.dp AS float8) / f.len AS share_before
+          FROM ({figures} OFFSET 0) f OFFSET 0) k
+    JOIN {account} a ON a.id = k.account_id
+    WHERE true {segment_filter}
+    GROUP BY GROUPING SETS ((k.account_id, a.persona_id), (a.persona_id, k.len))
+    HAVING GROUPING(k.account_id) = 1 OR SUM(k.share_now) > 0 OR SUM(k.share_before) > 0
 ),
 middles AS MATERIALIZED (
     -- Per persona and for everyone: the certain calls, how many rates, and where the middle
@@ -501,50 +510,59 @@ middles AS MATERIALIZED (
                  COUNT(rate) AS with_rate, MAX(bound) FILTER (WHERE rate IS NOT NULL) AS widest,
                  percentile_disc(ARRAY[0.5, CAST(%(upper_middle)s AS float8)])
                      WITHIN GROUP (ORDER BY rate) AS m
-          FROM rated GROUP BY GROUPING SETS ((persona_id), ())) w
+          FROM rated WHERE account_id IS NOT NULL
+          GROUP BY GROUPING SETS ((persona_id), ())) w
 ),
 marked AS NOT MATERIALIZED (
-    SELECT r.*, COALESCE(r.rate + r.bound < e.low, false) AS below_all,
+    SELECT r.*, p.growing, p.flat, p.shrinking, p.with_rate,
+           COALESCE(r.rate + r.bound < e.low, false) AS below_all,
            COALESCE(r.rate + r.bound < p.low, false) AS below_own,
            COALESCE(r.rate + r.bound >= e.low AND r.rate - r.bound <= e.high, false) AS median_all,
            COALESCE(r.rate + r.bound >= p.low AND r.rate - r.bound <= p.high, false) AS median_own
     FROM rated r JOIN middles e ON e.everyone = 1
     JOIN middles p ON p.everyone = 0 AND p.persona_id = r.persona_id
+    WHERE r.account_id IS NOT NULL
 ),
 pending AS MATERIALIZED (
     SELECT * FROM marked
     WHERE comparison IS NULL OR median_all OR median_own
 )
 -- 'g': what the database decided, per persona
-SELECT 'g', p.persona_id, CAST(NULL AS bigint), p.growing, p.flat, p.shrinking, p.with_rate,
-       b.below_all, b.below_own, NULL::bool, NULL::bool
-FROM middles p JOIN (
-    SELECT persona_id, COUNT(*) FILTER (WHERE below_all) AS below_all,
-           COUNT(*) FILTER (WHERE below_own) AS below_own
-    FROM marked GROUP BY persona_id) b ON b.persona_id = p.persona_id
-WHERE p.everyone = 0
+SELECT 'g', persona_id, CAST(NULL AS bigint), MIN(growing), MIN(flat), MIN(shrinking),
+       MIN(with_rate), COUNT(*) FILTER (WHERE below_all), COUNT(*) FILTER (WHERE below_own),
+       NULL::bool, NULL::bool
+FROM marked GROUP BY persona_id
 UNION ALL
 -- 'v': exact rates that could be a median, reduced and counted
-SELECT 'v', persona_id, NULL, div(n, g), div(d, g), COUNT(*), NULL, NULL, NULL,
-       median_all, median_own
-FROM (SELECT persona_id, median_all, median_own, cur_int - prev_int AS n, prev_int AS d,
-             gcd(cur_int - prev_int, prev_int) AS g
+SELECT 'v', persona_id, NULL, n / g, d / g, COUNT(*), NULL, NULL, NULL, median_all, median_own
+FROM (SELECT persona_id, median_all, median_own, CAST(cur_int - prev_int AS bigint) AS n,
+             CAST(prev_int AS bigint) AS d,
+             gcd(CAST(cur_int - prev_int AS bigint), CAST(prev_int AS bigint)) AS g
       FROM pending WHERE exact) v
-GROUP BY persona_id, div(n, g), div(d, g), median_all, median_own
+GROUP BY persona_id, n / g, d / g, median_all, median_own
 UNION ALL
 -- 'a': the rows per length of the accounts the database could not place
 SELECT 'a', m.persona_id, m.account_id, l.len, l.cur, l.prev, CAST(m.comparison IS NULL AS int),
        NULL, NULL, m.median_all, m.median_own
 FROM pending m CROSS JOIN LATERAL (
-    SELECT k.len, SUM(k.cents * k.dc) AS cur, SUM(k.cents * k.dp) AS prev
-    FROM {campaign} c CROSS JOIN LATERAL ({figures}) k
-    WHERE c.account_id = m.account_id AND {live}
-    GROUP BY k.len) l
+    SELECT f.len, SUM(f.cents * f.dc) AS cur, SUM(f.cents * f.dp) AS prev
+    FROM ({figures} AND c.account_id = m.account_id) f
+    GROUP BY f.len) l
 WHERE NOT m.exact
 UNION ALL
 -- 't': the exact totals per persona and length
-SELECT 't', persona_id, NULL, len, cur_int, prev_int, NULL, NULL, NULL, NULL, NULL
-FROM sums WHERE account_id IS NULL"""
+SELECT 't', persona_id, NULL, len, CAST(cur_int AS bigint), CAST(prev_int AS bigint),
+       NULL, NULL, NULL, NULL, NULL
+FROM rated WHERE account_id IS NULL
+UNION ALL
+-- 'T': the totals again in integers, read only when a sum in doubles reached 2^53, where
+-- doubles stop holding every integer (a one-time filter: otherwise not executed)
+SELECT 'T', a.persona_id, NULL, f.len, SUM(f.cents * f.dc), SUM(f.cents * f.dp),
+       NULL, NULL, NULL, NULL, NULL
+FROM ({figures}) f JOIN {account} a ON a.id = f.account_id
+WHERE (SELECT bool_or(GREATEST(cur_int, prev_int) >= CAST(%(exact_below)s AS float8))
+       FROM rated WHERE account_id IS NULL) {segment_filter}
+GROUP BY a.persona_id, f.len"""
 
 
 def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -> Revenue:
@@ -565,14 +583,12 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
     whose uncertain rate meets a window. Python settles those exactly: every published figure
     is the exact one."""
     prev_start, prev_end = previous_period(start, end)
-    tables = {
-        "campaign": Campaign._meta.db_table,
-        "account": Account._meta.db_table,
-        "figures": _CAMPAIGN_FIGURES,
-        "live": _LIVE,
-        "segment_filter": "AND a.persona_id = %(persona)s" if segment is not None else "",
-    }
-    sql = _GROWTH_SQL.format(**tables)
+    campaign, account = Campaign._meta.db_table, Account._meta.db_table
+    sql = _GROWTH_SQL.format(
+        figures=_CAMPAIGN_FIGURES.format(campaign=campaign),
+        account=account,
+        segment_filter="AND a.persona_id = %(persona)s" if segment is not None else "",
+    )
     params = {
         "start": start,
         "end": end,
@@ -584,6 +600,9 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         "e51": 2.0**-51,
         # 0.5 + 2^-40: percentile_disc's row ceil(f * n) is floor(n / 2) + 1 for n < 2^40.
         "upper_middle": 0.5 + 2.0**-40,
+        # Sums of integers in doubles are exact while they stay below 2^53 (each partial
+        # sum is then an integer below it; past it, every later sum is 2^53 or more).
+        "exact_below": 2.0**53,
     }
     revenue = Revenue()
     revenue.decided = {}
@@ -595,8 +614,9 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         cursor.cursor.adapters.register_loader("numeric", IntLoader)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    exact_totals = [row for row in rows if row[0] == "T"]
     for kind, persona_id, account_id, a, b, c, d, e, f, median_all, median_own in rows:
-        if kind == "t":
+        if (kind == "t" and not exact_totals) or kind == "T":
             revenue.add_total(persona_id, a, b, c)
         elif kind == "g":
             revenue.decided[persona_id] = (a, b, c, d, e, f)
