@@ -696,3 +696,26 @@ def test_fast_path_returns_only_the_accounts_it_could_not_place(postgres, median
     brand = metrics.personas(None)
     brand_id = next(pid for pid, slug in brand.items() if slug == "brand")
     assert revenue.candidate_rates == [(brand_id, 0, 1, 1, True, False)]
+
+
+def test_growth_stays_exact_past_two_to_the_53(db):
+    """A deal at the largest value a campaign holds over two 99-day periods: each period's
+    cents x days (99,999,999,999,999 x 99) passes 2^53, where doubles no longer hold every
+    integer; the totals and the flat call still come out exact."""
+    big = account_of_persona("brand")
+    campaign(big, D(2026, 1, 22), D(2026, 8, 7), "999999999999.99")  # 198 days, 99 in each
+    small = account_of_persona("agency")
+    campaign(small, D(2026, 5, 1), D(2026, 5, 10), "1.00")  # 1.00 now
+
+    results = conduct_revenue_growth_study(D(2026, 5, 1), D(2026, 8, 7)).results
+
+    # 99,999,999,999,999 x 99 / 198 = 49,999,999,999,999.5 cents in each period: half a
+    # cent, rounded up (the double nearest 9,899,999,999,999,901 would give …99.49 → .99).
+    brand = results["by_persona"]["brand"]
+    assert (brand["revenue"], brand["previous_revenue"]) == ("500000000000.00", "500000000000.00")
+    assert (brand["growth_rate"], brand["median_account_growth"]) == (0.0, 0.0)
+    assert (brand["accounts_flat"], brand["accounts_growing"]) == (1, 0)
+    assert results["revenue"] == "500000000001.00"  # 50,000,000,000,099.5 cents
+    assert results["previous_revenue"] == "500000000000.00"
+    assert results["growth_rate"] == float(Fraction(100, Fraction(99999999999999, 2)))
+    assert (results["accounts_growing"], results["accounts_flat"]) == (1, 1)
