@@ -486,11 +486,12 @@ WITH rated AS MATERIALIZED (
                * (SUM(k.share_now) / NULLIF(SUM(k.share_before), 0))
                + CAST(%(e50)s AS float8) AS bound
     -- OFFSET 0 keeps each subquery whole, so every figure is computed once per campaign.
-    FROM (SELECT f.account_id, f.len, CAST(f.cents * f.dc AS float8) AS now,
-                 CAST(f.cents * f.dp AS float8) AS before,
-                 CAST(f.cents * f.dc AS float8) / f.len AS share_now,
-                 CAST(f.cents * f.dp AS float8) / f.len AS share_before
-          FROM ({figures} OFFSET 0) f OFFSET 0) k
+    FROM (SELECT d.account_id, d.len, d.now, d.before, d.now / d.days AS share_now,
+                 d.before / d.days AS share_before
+          FROM (SELECT f.account_id, f.len, CAST(f.len AS float8) AS days,
+                       CAST(f.cents * f.dc AS float8) AS now,
+                       CAST(f.cents * f.dp AS float8) AS before
+                FROM ({figures} OFFSET 0) f OFFSET 0) d OFFSET 0) k
     JOIN {account} a ON a.id = k.account_id
     WHERE true {segment_filter}
     GROUP BY GROUPING SETS ((k.account_id, a.persona_id), (a.persona_id, k.len))
@@ -569,11 +570,14 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
     """The same figures, with the per-account work done by the database: one statement
     returns a few rows whatever the data size.
 
-    One pass over the campaigns (GROUPING SETS) gives the exact integer totals per persona and
-    length, and per account its integer sums (exact when its campaigns share one length) and
-    its shares `cents * days / length` summed in doubles: each share is an exact integer
-    turned into a double and divided (two roundings), so a sum of n is within
-    (n + 2) * 2^-53 of its value, relatively (the SQL takes twice that). From those the
+    One pass over the campaigns (GROUPING SETS) gives per persona and length the sums of
+    `cents * days inside` (the exact totals), and per account those sums (its exact revenue
+    when its campaigns share one length) and its shares `cents * days / length` summed in
+    doubles: each share is an exact integer turned into a double and divided (two roundings),
+    so a sum of n is within (n + 2) * 2^-53 of its value, relatively (the SQL takes twice
+    that). The integer sums are summed in doubles too, exact while below 2^53; past it the
+    totals are summed again in integers (a branch PostgreSQL runs only then) and the account
+    is treated as known within its bound. From those the
     database counts the growing/flat/shrinking calls that are certain and finds, per persona
     and for everyone, the window where the middle exact rate(s) must lie: every exact rate is
     within the widest bound of its double, so the middle ones are within it of the middle
@@ -607,12 +611,14 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
     revenue = Revenue()
     revenue.decided = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        # The grouping sets hash in memory in one pass instead of sorting to disk; the plan is
-        # too short-lived for JIT compilation to pay off.
-        cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'; SET LOCAL jit = off")
         # The numeric columns are integers: read them as ints, not Decimals.
         cursor.cursor.adapters.register_loader("numeric", IntLoader)
-        cursor.execute(sql, params)
+        # The grouping sets hash in memory in one pass instead of sorting to disk; the plan is
+        # too short-lived for JIT compilation to pay off. One round trip: the settings, then
+        # the statement (the cursor binds parameters on the client, so they can go together).
+        cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'; SET LOCAL jit = off; {sql}", params)
+        while cursor.description is None:  # past the two SETs
+            cursor.nextset()
         rows = cursor.fetchall()
     exact_totals = [row for row in rows if row[0] == "T"]
     for kind, persona_id, account_id, a, b, c, d, e, f, median_all, median_own in rows:
