@@ -719,3 +719,33 @@ def test_growth_stays_exact_past_two_to_the_53(db):
     assert results["previous_revenue"] == "500000000000.00"
     assert results["growth_rate"] == float(Fraction(100, Fraction(99999999999999, 2)))
     assert (results["accounts_growing"], results["accounts_flat"]) == (1, 1)
+
+
+@pytest.fixture
+def gone_data():
+    """1-10 March 2026: three accounts with revenue only in 19-28 February (rate -1 each) and
+    one flat at 20.00 over a 20-day campaign (rate 0)."""
+    for value in ("10.00", "20.00", "30.00"):
+        campaign(account_of_persona("solo_podcaster"), D(2026, 2, 19), D(2026, 2, 28), value)
+    campaign(account_of_persona("solo_podcaster"), D(2026, 2, 19), D(2026, 3, 10), "40.00")
+
+
+def test_growth_median_of_accounts_that_lost_everything(gone_data):
+    results = conduct_revenue_growth_study(D(2026, 3, 1), D(2026, 3, 10)).results
+    # Rates -1, -1, -1, 0: the median is the mean of -1 and -1.
+    assert {k: v for k, v in results.items() if k != "by_persona"} == {
+        "revenue": "20.00",
+        "previous_revenue": "80.00",
+        "growth_rate": -0.75,
+        "median_account_growth": -1.0,
+        "accounts_growing": 0,
+        "accounts_flat": 1,
+        "accounts_shrinking": 3,
+    }
+
+
+def test_fast_path_returns_tied_exact_rates_as_one_row(postgres, gone_data):
+    revenue = metrics.account_revenue(D(2026, 3, 1), D(2026, 3, 10), None)
+    solo = next(pid for pid, slug in metrics.personas(None).items() if slug == "solo_podcaster")
+    assert revenue.accounts == {}  # nothing to settle
+    assert revenue.candidate_rates == [(solo, -1, 1, 3, True, True)]
