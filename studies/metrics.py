@@ -551,8 +551,10 @@ FROM pending m CROSS JOIN LATERAL (
     GROUP BY f.len) l
 WHERE NOT m.exact
 UNION ALL
--- 't': the exact totals per persona and length
-SELECT 't', persona_id, NULL, len, CAST(cur_int AS bigint), CAST(prev_int AS bigint),
+-- 't': the exact totals per persona and length (past 2^53 unused, and left out of bigint)
+SELECT 't', persona_id, NULL, len,
+       CASE WHEN cur_int < CAST(%(exact_below)s AS float8) THEN CAST(cur_int AS bigint) END,
+       CASE WHEN prev_int < CAST(%(exact_below)s AS float8) THEN CAST(prev_int AS bigint) END,
        NULL, NULL, NULL, NULL, NULL
 FROM rated WHERE account_id IS NULL
 UNION ALL
