@@ -624,8 +624,9 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         rows = cursor.fetchall()
     exact_totals = [row for row in rows if row[0] == "T"]
     for kind, persona_id, account_id, a, b, c, d, e, f, median_all, median_own in rows:
-        if (kind == "t" and not exact_totals) or kind == "T":
-            revenue.add_total(persona_id, a, b, c)
+        if kind in ("t", "T"):
+            if kind == ("T" if exact_totals else "t"):
+                revenue.add_total(persona_id, a, b, c)
         elif kind == "g":
             revenue.decided[persona_id] = (a, b, c, d, e, f)
         elif kind == "v":
