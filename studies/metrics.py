@@ -253,18 +253,25 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
 class Revenue:
     """Recognised revenue of a set of accounts in a period and the previous one, exact.
 
-    `accounts`: per account [persona id, current num, den, previous num, den] in cents;
-    `by_length`: per persona, campaign length -> summed `cents * days inside` for each
-    period, so a total is a short exact sum over the distinct lengths;
-    `approximate`: PostgreSQL's fast path (see `_account_revenue_pg`) — accounts known only
-    to within an error bound, settled exactly by `settle` wherever a figure depends on them."""
+    `by_length`: per persona, campaign length -> summed `cents * days inside` for each period,
+    so a total is a short exact sum over the distinct lengths;
+    `accounts`: per account [persona id, current num, den, previous num, den] in cents — every
+    account with revenue on the portable path; on PostgreSQL only the few the database could
+    not place by itself (see `_account_revenue_pg`), with `decided` holding what it placed."""
 
     def __init__(self):
         self.accounts: dict[int, list] = {}
         self.by_length: dict[int, tuple[dict, dict]] = {}
-        self.approximate: dict[int, tuple] = {}  # see _approximate
-        self.settle = None  # account ids -> None: adds their exact rows to `accounts`
-        self._growth: dict[int | None, dict] | None = None
+        # PostgreSQL only (None on the portable path): per persona (growing, flat, shrinking,
+        # accounts with a rate, of those certainly below the middle of everyone's rates, of
+        # those certainly below the middle of the persona's rates).
+        self.decided: dict[int, tuple[int, int, int, int, int, int]] | None = None
+        self.uncounted: set[int] = set()  # accounts of `accounts` whose call is not decided
+        # account id -> (could be everyone's median, could be its persona's median)
+        self.median_candidates: dict[int, tuple[bool, bool]] = {}
+        # exact rates that could be a median, known without their rows:
+        # (persona id, num, den, how many accounts, everyone's candidate, persona's candidate)
+        self.candidate_rates: list[tuple[int, int, int, int, bool, bool]] = []
 
     def add(self, account_id, persona_id, length, current, previous, *, totals=True):
         entry = self.accounts.get(account_id)
@@ -299,81 +306,53 @@ class Revenue:
                 previous[length] += value
         return _exact(current), _exact(previous)
 
-    def _settle(self, account_ids) -> None:
-        ids = [i for i in account_ids if i in self.approximate]
-        if ids:
-            self.settle(ids)
-            for account_id in ids:
-                del self.approximate[account_id]
-
-    def _items(self, only: set[int] | None = None):
-        """(persona id, comparison -1/0/1, rate item or None, account id) per account with
-        revenue (or per account of `only`); a rate item is (approximate rate, its error bound,
-        num, den, account id) with num/den the exact rate as integers, or None while the
-        account is approximate."""
-        items = []
-        append = items.append
-        exact = self.accounts.items() if only is None else _pick(self.accounts, only)
-        for account_id, (persona_id, cn, cd, pn, pd) in exact:
-            if cn == 0 and pn == 0:
-                continue  # no revenue in either period: not counted
-            now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
-            rate = None
-            if pn > 0:
-                r = (now - before) / before  # the nearest double, within half an ulp
-                rate = (r, abs(r) * 2.0**-52, now - before, before, account_id)
-            append((persona_id, (now > before) - (now < before), rate, account_id))
-        approximate = self.approximate.items() if only is None else _pick(self.approximate, only)
-        for account_id, (persona_id, comparison, r, bound, num, den) in approximate:
-            rate = None if r is None else (r, bound, num, den, account_id)
-            append((persona_id, comparison, rate, account_id))
-        return items
-
     def growth(self, persona_id: int | None = None) -> dict:
-        if self._growth is None:
-            self._growth = self._growths()
-        if persona_id not in self._growth:
-            return self._figures(persona_id, [])
-        return self._growth[persona_id]
-
-    def _growths(self) -> dict[int | None, dict]:
-        """Every group's figures at once, so the accounts that decide a call or a median are
-        settled together, in one query.
-
-        The middle exact rate(s) of a group lie in its window (see `_window`) whatever the
-        approximate rates settle to, so the windows found before settling stay valid after:
-        the settled accounts replace their items and every figure is then exact."""
-        groups: dict[int | None, list] = defaultdict(list)
-        rates: dict[int | None, list] = defaultdict(list)
-        everyone, all_rates = groups[None], rates[None]
-        for item in self._items():
-            everyone.append(item)
-            groups[item[0]].append(item)
-            if item[2] is not None:
-                all_rates.append(item[2])
-                rates[item[0]].append(item[2])
-        windows = {key: _window(group) for key, group in rates.items() if group}
-        # The calls the doubles could not make, and the rates that could be a median.
-        pending = {i for i, entry in self.approximate.items() if entry[1] is None}
-        for key, window in windows.items():
-            pending |= _median_deciders(rates[key], window)
-        self._settle(pending)
-        if pending:
-            settled = {item[3]: item for item in self._items(only=pending)}
-            for key, group in groups.items():
-                groups[key] = [settled.get(item[3], item) for item in group]
-            for key, group in rates.items():
-                rates[key] = [settled[rate[4]][2] if rate[4] in settled else rate for rate in group]
-        return {
-            key: self._figures(key, group, _median(rates[key], windows.get(key)))
-            for key, group in groups.items()
-        }
-
-    def _figures(self, persona_id, items, median=None) -> dict:
-        revenue, previous = self.totals(persona_id)
+        """The growth figures of one persona, or of everyone."""
         counts = {-1: 0, 0: 0, 1: 0}
-        for _, comparison, _, _ in items:
-            counts[comparison] += 1
+        rates: list[tuple[int, int, int]] = []  # (num, den, how many), den > 0
+        mine = [
+            (account_id, entry)
+            for account_id, entry in self.accounts.items()
+            if persona_id is None or entry[0] == persona_id
+        ]
+        if self.decided is None:  # the portable path: every account is here
+            for _, (_, cn, cd, pn, pd) in mine:
+                if cn == 0 and pn == 0:
+                    continue  # no revenue in either period: not counted
+                now, before = cn * pd, pn * cd  # cross-multiplied over the positive lengths
+                counts[(now > before) - (now < before)] += 1
+                if pn > 0:
+                    rates.append((now - before, before, 1))
+            return self._figures(persona_id, counts, _median(rates, len(rates), 0))
+        rated = below = 0
+        for pid, (
+            growing,
+            flat,
+            shrinking,
+            with_rate,
+            below_all,
+            below_own,
+        ) in self.decided.items():
+            if persona_id is None or pid == persona_id:
+                counts[1] += growing
+                counts[0] += flat
+                counts[-1] += shrinking
+                rated += with_rate
+                below += below_all if persona_id is None else below_own
+        which = 0 if persona_id is None else 1
+        for account_id, (_, cn, cd, pn, pd) in mine:
+            now, before = cn * pd, pn * cd
+            if account_id in self.uncounted:
+                counts[(now > before) - (now < before)] += 1
+            if self.median_candidates.get(account_id, (False, False))[which]:
+                rates.append((now - before, before, 1))
+        for pid, num, den, many, *candidate in self.candidate_rates:
+            if (persona_id is None or pid == persona_id) and candidate[which]:
+                rates.append((num, den, many))
+        return self._figures(persona_id, counts, _median(rates, rated, below))
+
+    def _figures(self, persona_id, counts: dict, median: float | None) -> dict:
+        revenue, previous = self.totals(persona_id)
         return {
             "revenue": money(revenue),
             "previous_revenue": money(previous),
@@ -385,85 +364,39 @@ class Revenue:
         }
 
 
-def _pick(entries: dict, keys: set) -> list[tuple]:
-    return [(key, entries[key]) for key in keys if key in entries]
+def _median(rates: list[tuple[int, int, int]], rated: int, below: int) -> float | None:
+    """The median of `rated` exact rates: `below` of them are smaller than every one of
+    `rates` ((num, den, how many accounts), exactly), which hold the middle one(s).
 
-
-def _middle(rates: list[tuple]) -> tuple[int, ...]:
-    middle = len(rates) // 2
-    return (middle,) if len(rates) % 2 else (middle - 1, middle)
-
-
-def _window(rates: list[tuple]) -> tuple[float, float]:
-    """Where the middle exact rate(s) can be: every exact rate is within the largest error
-    bound B of its double, so the middle ones are within B of the middle doubles."""
-    doubles = sorted(map(_RATE, rates))
-    widest = max(map(_BOUND, rates))
-    middle = _middle(rates)
-    return doubles[middle[0]] - widest, doubles[middle[-1]] + widest
-
-
-_RATE, _BOUND = itemgetter(0), itemgetter(1)
-
-
-def _median_deciders(rates: list[tuple], window: tuple[float, float]) -> set[int]:
-    """Account ids of the approximate rates that could be the median: every one whose
-    interval meets the window of the middle."""
-    low, high = window
-    return {
-        account_id
-        for r, bound, num, _, account_id in rates
-        if num is None and r + bound >= low and r - bound <= high
-    }
-
-
-def _median(rates: list[tuple], window: tuple[float, float] | None) -> float | None:
-    """The median of the exact rates: the items whose interval meets the middle's window
-    are ordered exactly; every other one is certainly below or above the middle."""
-    if not rates:
+    Sorted by their nearest doubles, which order different rates the same way as the exact
+    fractions do; only equal doubles compare as fractions."""
+    if rated == 0:
         return None
-    low, high = window
-    candidates, below = [], 0
-    for item in rates:
-        r, bound = item[0], item[1]
-        if r + bound < low:
-            below += 1
-        elif r - bound <= high:
-            candidates.append(item)
-    ordered = sorted(candidates, key=lambda item: Fraction(item[2], item[3]))
-    picked = [ordered[k - below] for k in _middle(rates)]
+    ordered = sorted(rates, key=lambda rate: (rate[0] / rate[1], Fraction(rate[0], rate[1])))
+    middle = rated // 2
+    positions = [middle] if rated % 2 else [middle - 1, middle]
+    picked, seen = [], 0
+    for num, den, many in ordered:
+        seen += many
+        while positions and positions[0] - below < seen:
+            picked.append((num, den))
+            positions.pop(0)
     if len(picked) == 1:
-        _, _, num, den, _ = picked[0]
+        num, den = picked[0]
         return num / den
-    (_, _, n1, d1, _), (_, _, n2, d2, _) = picked
+    (n1, d1), (n2, d2) = picked
     return (n1 * d2 + n2 * d1) / (2 * d1 * d2)
 
 
-def _approximate(persona_id, terms, current_cents, previous_cents, current, previous):
-    """An account's revenue in both periods summed in doubles by the database, as
-    (persona id, comparison, rate, rate bound, exact num, exact den):
-    - comparison is -1/0/1 when the sums differ by more than their error bound, else None;
-    - rate is (current - previous) / previous within the bound (None when previous is 0),
-      with the exact num/den when known without settling (else None).
-    `terms` shares `cents * days / length`, each an exact integer turned into a double and
-    divided (two roundings), summed in doubles: each sum is within (terms + 2) * 2^-53 of
-    its value, relatively; the bounds take twice that. `*_cents` are the exact integer sums
-    of `cents * days`: zero exactly when every share is."""
-    if previous_cents == 0:  # nothing before: growing, and no rate
-        return persona_id, 1, None, 0.0, None, None
-    if current_cents == 0:  # nothing now: shrinking, and the rate is exactly -1
-        return persona_id, -1, -1.0, 0.0, -1, 1
-    error = (terms + 2) * 2.0**-52
-    difference = current - previous
-    comparison = None
-    if abs(difference) > 2 * error * (current + previous):
-        comparison = 1 if difference > 0 else -1
-    quotient = current / previous
-    return persona_id, comparison, quotient - 1, 4 * error * quotient + 2.0**-50, None, None
-
-
 def _exact(sums_by_length: dict[int, int]) -> Fraction:
-    return sum((Fraction(total, length) for length, total in sums_by_length.items()), Fraction(0))
+    """Σ sum / length exactly, over one common denominator (a Fraction per term would reduce
+    each partial sum by a gcd of ever larger numbers)."""
+    if not sums_by_length:
+        return Fraction(0)
+    common = math.lcm(*sums_by_length)
+    return Fraction(
+        sum(total * (common // length) for length, total in sums_by_length.items()), common
+    )
 
 
 def _revenue_rows(start: dt.date, end: dt.date, segment: Persona | None):
@@ -516,38 +449,152 @@ def account_revenue(start: dt.date, end: dt.date, segment: Persona | None) -> Re
     return revenue
 
 
-def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -> Revenue:
-    """The same figures from one row per account instead of one per account and length.
+# The SQL of _account_revenue_pg (table names and fixed fragments are interpolated; values
+# are parameters). `k`: each live campaign overlapping either period, its length, cents and
+# days inside each period.
+_CAMPAIGN_FIGURES = """
+    SELECT c.account_id, c.ends_on - c.starts_on + 1 AS len,
+           CAST(c.deal_value * 100 AS bigint) AS cents,
+           GREATEST(LEAST(c.ends_on, %(end)s) - GREATEST(c.starts_on, %(start)s) + 1, 0) AS dc,
+           GREATEST(LEAST(c.ends_on, %(prev_end)s) - GREATEST(c.starts_on, %(prev_start)s) + 1,
+                    0) AS dp
+    FROM {campaign} c
+    WHERE c.starts_on <= %(end)s AND c.ends_on >= %(prev_start)s AND c.status <> %(canceled)s"""
+_GROWTH_SQL = """
+WITH rated AS MATERIALIZED (
+    -- One pass over the campaigns: per persona and length the exact integer totals; per
+    -- account (with revenue) its call where certain — its integer sums are exact when all
+    -- its campaigns share one length, else its shares summed in doubles must be apart by
+    -- more than twice their error bound (see _account_revenue_pg) — else NULL, and its
+    -- rate within `bound`. A sum of positive shares is 0 exactly when every share is.
+    SELECT k.account_id, a.persona_id, k.len,
+           SUM(k.now) AS cur_int, SUM(k.before) AS prev_int,
+           CAST(CASE WHEN SUM(k.share_before) = 0 THEN 1
+                     WHEN SUM(k.share_now) = 0 THEN -1
+                     WHEN MIN(k.len) = MAX(k.len) AND SUM(k.now) < CAST(%(exact_below)s AS float8)
+                          AND SUM(k.before) < CAST(%(exact_below)s AS float8)
+                     THEN sign(SUM(k.now) - SUM(k.before))
+                     WHEN abs(SUM(k.share_now) - SUM(k.share_before)) > (COUNT(*) + 2)
+                          * CAST(%(e51)s AS float8) * (SUM(k.share_now) + SUM(k.share_before))
+                     THEN sign(SUM(k.share_now) - SUM(k.share_before)) END AS int) AS comparison,
+           (SUM(k.share_now) = 0 OR MIN(k.len) = MAX(k.len))
+               AND SUM(k.now) < CAST(%(exact_below)s AS float8)
+               AND SUM(k.before) < CAST(%(exact_below)s AS float8) AS exact,
+           CASE WHEN SUM(k.share_before) > 0
+                THEN SUM(k.share_now) / SUM(k.share_before) - 1 END AS rate,
+           (COUNT(*) + 2) * CAST(%(e50)s AS float8)
+               * (SUM(k.share_now) / NULLIF(SUM(k.share_before), 0))
+               + CAST(%(e50)s AS float8) AS bound
+    -- OFFSET 0 keeps each subquery whole, so every figure is computed once per campaign.
+    FROM (SELECT d.account_id, d.len, d.now, d.before, d.now / d.days AS share_now,
+                 d.before / d.days AS share_before
+          FROM (SELECT f.account_id, f.len, CAST(f.len AS float8) AS days,
+                       CAST(f.cents * f.dc AS float8) AS now,
+                       CAST(f.cents * f.dp AS float8) AS before
+                FROM ({figures} OFFSET 0) f OFFSET 0) d OFFSET 0) k
+    JOIN {account} a ON a.id = k.account_id
+    WHERE true {segment_filter}
+    GROUP BY GROUPING SETS ((k.account_id, a.persona_id), (a.persona_id, k.len))
+    HAVING GROUPING(k.account_id) = 1 OR SUM(k.share_now) > 0 OR SUM(k.share_before) > 0
+),
+middles AS MATERIALIZED (
+    -- Per persona and for everyone: the certain calls, how many rates, and where the middle
+    -- exact rate(s) can be. percentile_disc at 0.5 and just above it picks the lower and
+    -- upper middle doubles in one sort (rows ceil(n / 2) and floor(n / 2) + 1; it skips
+    -- nulls); the widest bound is added on both sides.
+    SELECT persona_id, everyone, growing, flat, shrinking, with_rate,
+           m[1] - widest AS low, m[2] + widest AS high
+    FROM (SELECT persona_id, GROUPING(persona_id) AS everyone,
+                 COUNT(*) FILTER (WHERE comparison = 1) AS growing,
+                 COUNT(*) FILTER (WHERE comparison = 0) AS flat,
+                 COUNT(*) FILTER (WHERE comparison = -1) AS shrinking,
+                 COUNT(rate) AS with_rate, MAX(bound) FILTER (WHERE rate IS NOT NULL) AS widest,
+                 percentile_disc(ARRAY[0.5, CAST(%(upper_middle)s AS float8)])
+                     WITHIN GROUP (ORDER BY rate) AS m
+          FROM rated WHERE account_id IS NOT NULL
+          GROUP BY GROUPING SETS ((persona_id), ())) w
+),
+marked AS NOT MATERIALIZED (
+    SELECT r.*, p.growing, p.flat, p.shrinking, p.with_rate,
+           COALESCE(r.rate + r.bound < e.low, false) AS below_all,
+           COALESCE(r.rate + r.bound < p.low, false) AS below_own,
+           COALESCE(r.rate + r.bound >= e.low AND r.rate - r.bound <= e.high, false) AS median_all,
+           COALESCE(r.rate + r.bound >= p.low AND r.rate - r.bound <= p.high, false) AS median_own
+    FROM rated r JOIN middles e ON e.everyone = 1
+    JOIN middles p ON p.everyone = 0 AND p.persona_id = r.persona_id
+    WHERE r.account_id IS NOT NULL
+),
+pending AS MATERIALIZED (
+    SELECT * FROM marked
+    WHERE comparison IS NULL OR median_all OR median_own
+)
+-- 'g': what the database decided, per persona
+SELECT 'g', persona_id, CAST(NULL AS bigint), MIN(growing), MIN(flat), MIN(shrinking),
+       MIN(with_rate), COUNT(*) FILTER (WHERE below_all), COUNT(*) FILTER (WHERE below_own),
+       NULL::bool, NULL::bool
+FROM marked GROUP BY persona_id
+UNION ALL
+-- 'v': exact rates that could be a median, reduced and counted
+SELECT 'v', persona_id, NULL, n / g, d / g, COUNT(*), NULL, NULL, NULL, median_all, median_own
+FROM (SELECT persona_id, median_all, median_own, CAST(cur_int - prev_int AS bigint) AS n,
+             CAST(prev_int AS bigint) AS d,
+             gcd(CAST(cur_int - prev_int AS bigint), CAST(prev_int AS bigint)) AS g
+      FROM pending WHERE exact) v
+GROUP BY persona_id, n / g, d / g, median_all, median_own
+UNION ALL
+-- 'a': the rows per length of the accounts the database could not place
+SELECT 'a', m.persona_id, m.account_id, l.len, l.cur, l.prev, CAST(m.comparison IS NULL AS int),
+       NULL, NULL, m.median_all, m.median_own
+FROM pending m CROSS JOIN LATERAL (
+    SELECT f.len, SUM(f.cents * f.dc) AS cur, SUM(f.cents * f.dp) AS prev
+    FROM ({figures} AND c.account_id = m.account_id) f
+    GROUP BY f.len) l
+WHERE NOT m.exact
+UNION ALL
+-- 't': the exact totals per persona and length (past 2^53 unused, and left out of bigint)
+SELECT 't', persona_id, NULL, len,
+       CASE WHEN cur_int < CAST(%(exact_below)s AS float8) THEN CAST(cur_int AS bigint) END,
+       CASE WHEN prev_int < CAST(%(exact_below)s AS float8) THEN CAST(prev_int AS bigint) END,
+       NULL, NULL, NULL, NULL, NULL
+FROM rated WHERE account_id IS NULL
+UNION ALL
+-- 'T': the totals again in integers, read only when a sum in doubles reached 2^53, where
+-- doubles stop holding every integer (a one-time filter: otherwise not executed)
+SELECT 'T', a.persona_id, NULL, f.len, SUM(f.cents * f.dc), SUM(f.cents * f.dp),
+       NULL, NULL, NULL, NULL, NULL
+FROM ({figures}) f JOIN {account} a ON a.id = f.account_id
+WHERE (SELECT bool_or(GREATEST(cur_int, prev_int) >= CAST(%(exact_below)s AS float8))
+       FROM rated WHERE account_id IS NULL) {segment_filter}
+GROUP BY a.persona_id, f.len"""
 
-    One scan with GROUPING SETS gives (a) per persona and length the exact integer sums the
-    totals need and (b) per account its integer sums, exact when all its campaigns have one
-    length, and otherwise its shares summed in doubles with a known error bound. An account
-    known only approximately is settled exactly (its rows per length, one more query for
-    all of them) when its growing/flat/shrinking call is within the bound or when it could
-    be the median: every published figure stays the exact one."""
+
+def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -> Revenue:
+    """The same figures, with the per-account work done by the database: one statement
+    returns a few rows whatever the data size.
+
+    One pass over the campaigns (GROUPING SETS) gives per persona and length the sums of
+    `cents * days inside` (the exact totals), and per account those sums (its exact revenue
+    when its campaigns share one length) and its shares `cents * days / length` summed in
+    doubles: each share is an exact integer turned into a double and divided (two roundings),
+    so a sum of n is within (n + 2) * 2^-53 of its value, relatively (the SQL takes twice
+    that). The integer sums are summed in doubles too, exact while below 2^53; past it the
+    totals are summed again in integers (a branch PostgreSQL runs only then) and the account
+    is treated as known within its bound. From those the
+    database counts the growing/flat/shrinking calls that are certain and finds, per persona
+    and for everyone, the window where the middle exact rate(s) must lie: every exact rate is
+    within the widest bound of its double, so the middle ones are within it of the middle
+    doubles. It returns, per persona, those counts, how many rates there are and how many lie
+    certainly below each window; the exact rates that meet a window (reduced, with how many
+    accounts share each); and the rows per length of the accounts whose call is uncertain or
+    whose uncertain rate meets a window. Python settles those exactly: every published figure
+    is the exact one."""
     prev_start, prev_end = previous_period(start, end)
     campaign, account = Campaign._meta.db_table, Account._meta.db_table
-    length = "(c.ends_on - c.starts_on + 1)"
-    cents = "CAST(ROUND(c.deal_value * 100) AS BIGINT)"
-
-    def share(lo, hi):
-        return (
-            f"CASE WHEN c.starts_on <= %({hi})s AND c.ends_on >= %({lo})s THEN {cents} * "
-            f"(LEAST(c.ends_on, %({hi})s) - GREATEST(c.starts_on, %({lo})s) + 1) ELSE 0 END"
-        )
-
-    current, previous = share("start", "end"), share("prev_start", "prev_end")
-    segment_filter = "AND a.persona_id = %(persona)s" if segment is not None else ""
-    sql = f"""
-        SELECT c.account_id, a.persona_id, {length}, COUNT(*),
-               CASE WHEN MIN({length}) = MAX({length}) THEN MIN({length}) END,
-               SUM({current}), SUM({previous}),
-               SUM(CAST({current} AS float8) / {length}),
-               SUM(CAST({previous} AS float8) / {length})
-        FROM {campaign} c JOIN {account} a ON a.id = c.account_id
-        WHERE c.status <> %(canceled)s AND c.starts_on <= %(end)s
-          AND c.ends_on >= %(prev_start)s {segment_filter}
-        GROUP BY GROUPING SETS ((c.account_id, a.persona_id), (a.persona_id, {length}))"""  # noqa: S608 (table names and fixed fragments; values are parameters)
+    sql = _GROWTH_SQL.format(
+        figures=_CAMPAIGN_FIGURES.format(campaign=campaign),
+        account=account,
+        segment_filter="AND a.persona_id = %(persona)s" if segment is not None else "",
+    )
     params = {
         "start": start,
         "end": end,
@@ -555,45 +602,40 @@ def _account_revenue_pg(start: dt.date, end: dt.date, segment: Persona | None) -
         "prev_end": prev_end,
         "canceled": CANCELED,
         "persona": segment.id if segment is not None else None,
+        "e50": 2.0**-50,
+        "e51": 2.0**-51,
+        # 0.5 + 2^-40: percentile_disc's row ceil(f * n) is floor(n / 2) + 1 for n < 2^40.
+        "upper_middle": 0.5 + 2.0**-40,
+        # Sums of integers in doubles are exact while they stay below 2^53 (each partial
+        # sum is then an integer below it; past it, every later sum is 2^53 or more).
+        "exact_below": 2.0**53,
     }
     revenue = Revenue()
+    revenue.decided = {}
     with transaction.atomic(), connection.cursor() as cursor:
-        # Both grouping sets hash in memory in one pass instead of sorting to disk; the scan,
-        # join and sort under them run in parallel workers (grouping sets cannot be split,
-        # the rows below them can; the default tuple cost kept them in one process); the
-        # plan is too short-lived for JIT compilation to pay off.
-        cursor.execute(
-            f"SET LOCAL work_mem = '{PG_WORK_MEM}'; SET LOCAL parallel_tuple_cost = 0.01; "
-            "SET LOCAL jit = off"
-        )
-        # The numeric columns are sums of integers: read them as ints, not Decimals.
+        # The numeric columns are integers: read them as ints, not Decimals.
         cursor.cursor.adapters.register_loader("numeric", IntLoader)
-        cursor.execute(sql, params)
+        # The grouping sets hash in memory in one pass instead of sorting to disk; the plan is
+        # too short-lived for JIT compilation to pay off. One round trip: the settings, then
+        # the statement (the cursor binds parameters on the client, so they can go together).
+        cursor.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'; SET LOCAL jit = off; {sql}", params)
+        while cursor.description is None:  # past the two SETs
+            cursor.nextset()
         rows = cursor.fetchall()
-    approximate = revenue.approximate
-    add, add_total = revenue.add, revenue.add_total
-    # Rows with no account are the (persona, length) totals (account_id is never null).
-    for account_id, persona_id, length, n, single, current, previous, now, before in rows:
-        if account_id is None:
-            add_total(persona_id, length, current, previous)
-        elif single is not None:  # one length: the integer sums are exact
-            add(account_id, persona_id, single, current, previous, totals=False)
-        elif current or previous:
-            approximate[account_id] = _approximate(persona_id, n, current, previous, now, before)
-
-    def settle(account_ids):
-        exact = _revenue_rows(start, end, segment).filter(account_id__in=account_ids)
-        for account_id, persona_id, group_length, current_sum, previous_sum in exact:
-            revenue.add(
-                account_id,
-                persona_id,
-                int(group_length),
-                int(current_sum),
-                int(previous_sum),
-                totals=False,
-            )
-
-    revenue.settle = settle
+    exact_totals = [row for row in rows if row[0] == "T"]
+    for kind, persona_id, account_id, a, b, c, d, e, f, median_all, median_own in rows:
+        if kind in ("t", "T"):
+            if kind == ("T" if exact_totals else "t"):
+                revenue.add_total(persona_id, a, b, c)
+        elif kind == "g":
+            revenue.decided[persona_id] = (a, b, c, d, e, f)
+        elif kind == "v":
+            revenue.candidate_rates.append((persona_id, a, b, c, median_all, median_own))
+        else:  # "a"
+            revenue.add(account_id, persona_id, a, b, c, totals=False)
+            revenue.median_candidates[account_id] = (median_all, median_own)
+            if d:
+                revenue.uncounted.add(account_id)
     return revenue
 
 
