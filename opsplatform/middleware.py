@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import http_date
 
 from opsplatform import timezones
 from opsplatform.errors import DomainError, Forbidden, NotFound
@@ -103,6 +104,9 @@ def server_error_response() -> JsonResponse:
     )
 
 
+NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
 class NoStoreForPersonalPagesMiddleware:
     """Pages for a signed-in person (account data, token secrets, admin) and every API answer
     must not be kept by a browser or a shared cache: `Cache-Control: no-store, private`."""
@@ -112,8 +116,15 @@ class NoStoreForPersonalPagesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if is_api_path(request):
+            if "Cache-Control" in response or "Expires" in response:
+                add_never_cache_headers(response)
+            else:  # what add_never_cache_headers writes, without parsing and re-sorting
+                response["Cache-Control"] = NEVER_CACHE
+                response["Expires"] = http_date()
+            return response
         user = getattr(request, "user", None)
-        if is_api_path(request) or (user is not None and user.is_authenticated):
+        if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
         return response
 

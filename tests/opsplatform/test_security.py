@@ -306,8 +306,20 @@ def test_customer_pages_are_not_cached(client, account):
         assert "no-store" in response["Cache-Control"], path
 
 
-def test_api_answers_are_not_cached(api):
-    assert "no-store" in api.get("me")["Cache-Control"]
+def test_api_answers_are_not_cached(api, client, account):
+    from django.http import HttpResponse
+    from django.utils.cache import add_never_cache_headers
+
+    expected = HttpResponse()
+    add_never_cache_headers(expected)  # Django's own words for "never cache"
+    for response in (api.get("me"), client.get("/api/v1/no-such-path")):
+        assert (
+            response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+        )
+        assert response["Cache-Control"] == expected["Cache-Control"]
+        assert response["Expires"]  # an HTTP date: now
+    client.force_login(account.user)
+    assert "no-store" in client.get("/account/")["Cache-Control"]
 
 
 def test_api_docs_load_swagger_from_our_own_static_files(client):
