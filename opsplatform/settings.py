@@ -1,6 +1,7 @@
 """Settings for opsplatform, read from the environment (see the README's configuration table)."""
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -110,15 +111,19 @@ SQLITE_OPTIONS = {
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Reused connections are checked with a `SELECT 1` before a request or job uses them only in
+# job workers: on the web that round trip cost 7% of the API's throughput
+# (docs/performance.md), and a connection a database restart broke answers one 503 there
+# and is replaced; a job that failed on one would wait Q_CLUSTER["retry"] for its next try.
+# CONN_HEALTH_CHECKS=1/0 decides for every process.
+RUNS_JOBS = sys.argv[1:2] == ["qcluster"]
+CONN_HEALTH_CHECKS = env_bool("CONN_HEALTH_CHECKS", default=RUNS_JOBS)
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL,
             conn_max_age=env_int("CONN_MAX_AGE", 60),
-            # Off by default: a `SELECT 1` round trip on every request cost 7% of the API's
-            # throughput (docs/performance.md). Without it the first request on a connection
-            # a database restart broke answers 503 and Django replaces the connection.
-            conn_health_checks=env_bool("CONN_HEALTH_CHECKS", default=False),
+            conn_health_checks=CONN_HEALTH_CHECKS,
         )
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -130,7 +135,7 @@ else:
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             "OPTIONS": dict(SQLITE_OPTIONS),
             "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            "CONN_HEALTH_CHECKS": CONN_HEALTH_CHECKS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -49,4 +49,30 @@ def test_worker_connection_settings_are_persistent_and_bounded():
     assert prod.Q_CLUSTER["retry"] > prod.Q_CLUSTER["timeout"]
     assert prod.Q_CLUSTER["max_attempts"] >= 1
     assert settings.DATABASES["default"]["CONN_MAX_AGE"] > 0
-    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "checked"),
+    [
+        (["manage.py", "qcluster"], {}, True),  # job workers check a reused connection
+        (["gunicorn", "opsplatform.wsgi"], {}, False),  # the web does not (a round trip)
+        (["manage.py", "runserver"], {}, False),
+        (["gunicorn", "opsplatform.wsgi"], {"CONN_HEALTH_CHECKS": "1"}, True),
+        (["manage.py", "qcluster"], {"CONN_HEALTH_CHECKS": "0"}, False),
+    ],
+)
+@pytest.mark.parametrize("database_url", ["", "postgres://u@127.0.0.1:5432/x"])
+def test_connection_health_checks_in_job_workers_only(
+    monkeypatch, argv, environ, checked, database_url
+):
+    import runpy
+
+    from opsplatform import settings as prod
+
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("CONN_HEALTH_CHECKS", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    loaded = runpy.run_path(prod.__file__)
+    assert loaded["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is checked
