@@ -12,6 +12,7 @@ call each: a MULTI/EXEC pipeline cost the client five replies to parse per reque
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.utils.functional import cached_property
+from redis.commands.core import Script
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -39,23 +40,20 @@ class RedisCache(DjangoRedisCache):
         left without its expiry)."""
         key = self.make_and_validate_key(key)
         keys = [key] if read is None else [key, self.make_and_validate_key(read)]
-        client = self._cache.get_client(key, write=True)
-        script = self._count_scripts.get(id(client))
-        if script is None:
-            script = self._count_scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
-        answer = script(keys=keys, args=[timeout])
+        answer = _COUNTER(keys=keys, args=[timeout], client=self._cache.get_client(key, write=True))
         if read is None:
             return int(answer[0])
         return int(answer[0]), int(answer[1])
 
-    @cached_property
-    def _count_scripts(self) -> dict:
-        return {}
 
-
-_COUNT_SCRIPT = """
+# One Script for every client: it is sent by its SHA1 with the client it is called with
+# (loaded on that server the first time, if the server does not know it).
+_COUNTER = Script(
+    None,
+    b"""
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if #KEYS == 1 then return {count} end
 return {count, tonumber(redis.call('GET', KEYS[2]) or '0') or 0}
-"""
+""",
+)
